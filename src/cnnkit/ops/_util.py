@@ -1,0 +1,37 @@
+"""Helpers shared by the ops: constants as arrays, and the adjoint of broadcasting."""
+import numpy as np
+
+from cnnkit.autograd.tensor import Tensor
+from cnnkit.backend import DEFAULT_DTYPE, xp
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` back to ``shape``: the adjoint of broadcasting sums over the broadcast axes."""
+    if grad.shape == shape:
+        return grad
+    grad = grad.sum(axis=tuple(range(grad.ndim - len(shape)))) if grad.ndim > len(shape) else grad
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=axes, keepdims=True) if axes else grad
+
+
+def operands(a, b):
+    """Return ``a, b`` with a non-Tensor converted to an array of the other's dtype."""
+    if isinstance(a, Tensor) and not isinstance(b, Tensor):
+        return a, xp.asarray(b, dtype=a.dtype)
+    if isinstance(b, Tensor) and not isinstance(a, Tensor):
+        return xp.asarray(a, dtype=b.dtype), b
+    if not isinstance(a, Tensor):
+        a = Tensor(a)
+        return a, xp.asarray(b, dtype=a.dtype)
+    return a, b
+
+
+def as_tensor(x):
+    """Return ``x`` as a Tensor (float arrays keep their dtype, the rest become float32)."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def float_dtype(*arrays):
+    """The floating dtype the arrays promote to (float32 when none is floating)."""
+    dt = np.result_type(*arrays)
+    return dt if dt.kind == "f" else np.dtype(DEFAULT_DTYPE)
