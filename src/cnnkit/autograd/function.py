@@ -1,5 +1,6 @@
 """Function: one differentiable op with a hand-written forward and backward on raw arrays."""
 from cnnkit.autograd.tensor import Tensor, is_grad_enabled
+from cnnkit.backend import xp
 
 
 class Context:
@@ -59,7 +60,7 @@ class Function:
         needs = tuple(track and isinstance(t, Tensor) and t.requires_grad for t in inputs)
         ctx = Context(needs)
         out = cls.forward(ctx, *(t.data if isinstance(t, Tensor) else t for t in inputs), **kwargs)
-        result = Tensor._make(out, any(needs))
+        result = Tensor._make(xp.asarray(out), any(needs))  # reductions return NumPy scalars
         if result.requires_grad:
             ctx.fn, ctx.parents = cls, inputs
             result._ctx = ctx

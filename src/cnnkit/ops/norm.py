@@ -1,4 +1,95 @@
-"""Normalisation (placeholder: being written)."""
+"""Batch normalisation over every axis but the channels (the last)."""
+from cnnkit.autograd.function import Function
+from cnnkit.backend import xp
+from cnnkit.ops._util import as_tensor
 
 
-def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5): raise NotImplementedError
+class BatchNormTrain(Function):
+    @staticmethod
+    def forward(ctx, x, gamma, beta, mean, var, eps):
+        rows = x.reshape(-1, x.shape[-1])  # (N, H, W, C) -> (N*H*W, C)
+        inv_std = 1 / xp.sqrt(var + eps)
+        x_hat = (rows - mean) * inv_std
+        ctx.save_for_backward(x_hat, inv_std, gamma)
+        return (x_hat * gamma + beta).reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x_hat, inv_std, gamma = ctx.saved_tensors
+        g = grad_out.reshape(x_hat.shape)
+        grad_beta = g.sum(axis=0)
+        grad_gamma = (g * x_hat).sum(axis=0)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            # d/dx of (x - mean) / std with the batch statistics depending on x
+            n = x_hat.shape[0]
+            grad_x = (gamma * inv_std / n) * (n * g - grad_beta - x_hat * grad_gamma)
+            grad_x = grad_x.reshape(grad_out.shape)
+        return grad_x, grad_gamma, grad_beta
+
+
+class BatchNormEval(Function):
+    @staticmethod
+    def forward(ctx, x, gamma, beta, mean, var, eps):
+        scale = gamma / xp.sqrt(var + eps)
+        ctx.save_for_backward(scale, (x - mean) / xp.sqrt(var + eps) if ctx.needs_input_grad[1] else None)
+        return x * scale + (beta - mean * scale)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        scale, x_hat = ctx.saved_tensors
+        axes = tuple(range(grad_out.ndim - 1))
+        return (grad_out * scale if ctx.needs_input_grad[0] else None,
+                (grad_out * x_hat).sum(axis=axes) if ctx.needs_input_grad[1] else None,
+                grad_out.sum(axis=axes) if ctx.needs_input_grad[2] else None)
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """Batch normalisation over N, H, W (every axis but the last), as ``torch.nn.functional.batch_norm``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, H, W, C) or (N, C)
+    gamma, beta : Tensor, shape (C,), or None
+        Scale and shift (1 and 0 when None).
+    running_mean, running_var : ndarray, shape (C,), or None
+        Running statistics. In training mode they are updated in place:
+        ``r = (1 - momentum) r + momentum * batch_stat``, with the unbiased
+        batch variance for ``running_var``. In eval mode they normalise ``x``.
+    training : bool
+        Normalise with the batch statistics (True) or the running ones (False).
+    momentum : float, default 0.1
+    eps : float, default 1e-5
+
+    Returns
+    -------
+    Tensor, the shape of ``x``
+    """
+    x = as_tensor(x)
+    if x.ndim not in (2, 4):
+        raise ValueError(f"batch_norm expects (N, H, W, C) or (N, C) input, got shape {x.shape}")
+    C = x.shape[-1]
+    gamma = as_tensor(xp.ones(C, dtype=x.dtype) if gamma is None else gamma)
+    beta = as_tensor(xp.zeros(C, dtype=x.dtype) if beta is None else beta)
+    for name, p in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
+        if p is not None and tuple(p.shape) != (C,):
+            raise ValueError(f"batch_norm: {name} must have shape ({C},) for input {x.shape}, got {tuple(p.shape)}")
+    if not training:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm in eval mode needs running_mean and running_var")
+        return BatchNormEval.apply(x, gamma, beta, xp.asarray(running_mean, dtype=x.dtype),
+                                   xp.asarray(running_var, dtype=x.dtype), eps=eps)
+    n = x.size // C
+    if n < 2:
+        raise ValueError(f"batch_norm in training mode needs more than one value per channel, got input {x.shape}")
+    rows = x.data.reshape(-1, C)  # (N, H, W, C) -> (N*H*W, C)
+    mean, var = rows.mean(axis=0), rows.var(axis=0)
+    out = BatchNormTrain.apply(x, gamma, beta, mean=mean, var=var, eps=eps)
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += momentum * var * (n / (n - 1))
+    return out
+
