@@ -8,8 +8,9 @@ file's sha256 in ``index.json``. ``load`` checks that digest before reading.
 Nothing from a package runs. Wheels come through ``pip download --only-binary :all:``,
 which only downloads. For an sdist, ``pip download`` would run the package's build
 backend to prepare metadata even with ``--no-deps`` (pypa/pip#1884), so sdists are
-downloaded from the package index's simple API instead (``PIP_INDEX_URL``, default
-https://pypi.org/simple); the pinned sha256 makes the source irrelevant to integrity.
+downloaded from the simple API of the index pip is configured to use (``PIP_INDEX_URL``,
+pip's ``index-url`` setting, or pip's default); the pinned sha256 makes the source
+irrelevant to integrity.
 """
 import hashlib
 import json
@@ -96,9 +97,21 @@ def _pip_download(entry, dest, progress):
     return dest / entry.archive
 
 
+def _pip_index():
+    """The index pip itself would use: PIP_INDEX_URL, pip's configured index-url, else pip's default."""
+    if os.environ.get("PIP_INDEX_URL"):
+        return os.environ["PIP_INDEX_URL"]
+    for key in ("global.index-url", "download.index-url"):
+        found = subprocess.run([sys.executable, "-m", "pip", "config", "get", key], capture_output=True, text=True)
+        if found.returncode == 0 and found.stdout.strip():
+            return found.stdout.strip()
+    from pip._internal.models.index import PyPI  # pip's own default index
+    return PyPI.simple_url
+
+
 def _index_url(entry):
     """Find the archive's URL on the package index's simple page (PEP 691 JSON or PEP 503 HTML)."""
-    base = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+    base = _pip_index().rstrip("/")
     project = re.sub(r"[-_.]+", "-", entry.package).lower()
     page = f"{base}/{project}/"
     request = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json, "
