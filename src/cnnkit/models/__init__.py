@@ -1,0 +1,46 @@
+"""Classic CNN architectures, channels-last, with torchvision's layer names and parameter counts.
+
+Every builder takes ``num_classes`` and ``in_channels`` (plus ``dtype`` and
+``rng``) and records its arguments in ``model.config``, so
+``get_model(**model.config)`` rebuilds the architecture.
+
+Flattening is channels-last: a classifier that flattens a feature map
+(LeNet-5, AlexNet, VGG) sees the features in (H, W, C) order, not PyTorch's
+(C, H, W); converting torchvision weights permutes the rows of that first
+dense layer accordingly.
+"""
+from cnnkit.models.alexnet import alexnet
+from cnnkit.models.inception import googlenet
+from cnnkit.models.lenet import lenet5
+from cnnkit.models.registry import MODELS
+from cnnkit.models.resnet import resnet18, resnet34, resnet50, resnet_small
+from cnnkit.models.vgg import vgg16, vgg19
+
+__all__ = ["MODELS", "get_model", "lenet5", "alexnet", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
+           "resnet_small", "googlenet"]
+
+
+def get_model(name, **kwargs):
+    """Build the registered model ``name``.
+
+    Parameters
+    ----------
+    name : str
+        One of ``sorted(MODELS)``: alexnet, googlenet, lenet5, resnet18,
+        resnet34, resnet50, resnet_small, vgg16, vgg19.
+    **kwargs
+        Passed to the builder, e.g. ``num_classes=6, in_channels=3``.
+
+    Returns
+    -------
+    Module
+        With ``model.config`` recording ``name`` and the arguments.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid ones.
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names are {sorted(MODELS)}")
+    return MODELS[name](**kwargs)

@@ -1,0 +1,423 @@
+"""Layers: convolution, pooling, dense, normalisation, dropout, activations. Channels-last.
+
+Every layer with parameters takes ``dtype`` (float32 when None) and ``rng``
+(a ``numpy.random.Generator`` or a seed; fresh entropy when None) for its
+initialisation; see :mod:`cnnkit.nn.init` for the defaults.
+"""
+import math
+
+import numpy as np
+
+import cnnkit.functional as F
+from cnnkit.autograd.tensor import Tensor
+from cnnkit.backend import xp
+from cnnkit.nn import init
+from cnnkit.nn.module import Module, Parameter, resolve_dtype, resolve_rng
+
+
+def _pair(value, name):
+    """``value`` as a pair of non-negative ints (an int is used for both dimensions)."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 0 for v in pair):
+        raise ValueError(f"{name} must be a non-negative int or a pair of them, got {value!r}")
+    return tuple(int(v) for v in pair)
+
+
+def _padding(padding):
+    """Normalise padding: "valid", "same", or a pair of ints."""
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        return padding
+    return _pair(padding, "padding")
+
+
+def _as_tensor(x):
+    """``x`` as a Tensor (ndarrays are wrapped without a copy)."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+class Conv2d(Module):
+    """2-D convolution over (N, H, W, C_in) images.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size : int or (int, int)
+    stride : int or (int, int), default 1
+    padding : int, (int, int), "valid" or "same", default 0
+    bias : bool, default True
+    dtype : dtype, optional
+        float32 when None.
+    rng : numpy.random.Generator or int, optional
+
+    Attributes
+    ----------
+    weight : Parameter, shape (KH, KW, C_in, C_out)
+        Initialised like PyTorch: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in = KH*KW*C_in``.
+    bias : Parameter, shape (C_out,), or None
+        The same distribution.
+
+    Shapes: input (N, H, W, C_in) -> output (N, OH, OW, C_out), with
+    ``OH = floor((H + 2*PH - KH) / SH) + 1``.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, dtype=None, rng=None):
+        super().__init__()
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"Conv2d needs positive channel counts, got in_channels={in_channels}, "
+                             f"out_channels={out_channels}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _padding(padding)
+        dtype, rng = resolve_dtype(dtype), resolve_rng(rng)
+        self.weight = Parameter(xp.empty(self.kernel_size + (in_channels, out_channels), dtype=dtype))
+        self.bias = Parameter(xp.empty((out_channels,), dtype=dtype)) if bias else None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """Draw the weights and bias again (PyTorch's default Conv2d initialisation)."""
+        rng = resolve_rng(rng)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(init.calculate_fans(self.weight.shape)[0])
+            init.uniform_(self.bias, -bound, bound, rng)
+
+    def forward(self, x):
+        x = _as_tensor(x)
+        if x.ndim != 4 or x.shape[-1] != self.in_channels:
+            raise ValueError(f"Conv2d({self.in_channels}, {self.out_channels}) expects input (N, H, W, "
+                             f"{self.in_channels}), got shape {x.shape}")
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self):
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            text += f", padding={self.padding!r}"
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+class Linear(Module):
+    """Dense layer ``x @ weight + bias``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool, default True
+    dtype : dtype, optional
+    rng : numpy.random.Generator or int, optional
+
+    Attributes
+    ----------
+    weight : Parameter, shape (in_features, out_features)
+        Initialised like PyTorch: ``U(-1/sqrt(in_features), 1/sqrt(in_features))``.
+    bias : Parameter, shape (out_features,), or None
+
+    Shapes: input (..., in_features) -> output (..., out_features).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=None, rng=None):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Linear needs positive sizes, got in_features={in_features}, out_features={out_features}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        dtype = resolve_dtype(dtype)
+        self.weight = Parameter(xp.empty((in_features, out_features), dtype=dtype))
+        self.bias = Parameter(xp.empty((out_features,), dtype=dtype)) if bias else None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """Draw the weights and bias again (PyTorch's default Linear initialisation)."""
+        rng = resolve_rng(rng)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound, rng)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class MaxPool2d(Module):
+    """Max pooling over (N, H, W, C).
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size``.
+    padding : int or (int, int), default 0
+        Implicit padding with -inf (it never wins the maximum).
+    ceil_mode : bool, default False
+        Round the output size up, as PyTorch's ``ceil_mode``: windows may run
+        over the bottom/right edge (padded with -inf), but none starts in the
+        padding. torchvision's GoogLeNet uses it.
+
+    Shapes: (N, H, W, C) -> (N, OH, OW, C).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.ceil_mode = bool(ceil_mode)
+
+    def forward(self, x):
+        x = _as_tensor(x)
+        if self.ceil_mode:
+            x = self._pad_for_ceil(x)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def _pad_for_ceil(self, x):
+        """Append -inf rows/columns so that floor division gives PyTorch's ceil-mode output size."""
+        if x.ndim != 4:
+            raise ValueError(f"MaxPool2d expects input (N, H, W, C), got shape {x.shape}")
+        extra = []
+        for n, k, s, p in zip(x.shape[1:3], self.kernel_size, self.stride, self.padding):
+            out = -(-(n + 2 * p - k) // s) + 1
+            if (out - 1) * s >= n + p:  # the last window would start inside the right padding
+                out -= 1
+            extra.append(max(0, (out - 1) * s + k - (n + 2 * p)))
+        N, H, W, C = x.shape
+        if extra[0]:
+            x = F.concat([x, xp.full((N, extra[0], W, C), -xp.inf, dtype=x.dtype)], axis=1)
+        if extra[1]:
+            x = F.concat([x, xp.full((N, H + extra[0], extra[1], C), -xp.inf, dtype=x.dtype)], axis=2)
+        return x
+
+    def extra_repr(self):
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return text + (", ceil_mode=True" if self.ceil_mode else "")
+
+
+class AvgPool2d(Module):
+    """Average pooling over (N, H, W, C).
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size``.
+    padding : int or (int, int), default 0
+
+    Shapes: (N, H, W, C) -> (N, OH, OW, C).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class GlobalAvgPool2d(Module):
+    """Mean over the spatial axes: (N, H, W, C) -> (N, C)."""
+
+    def forward(self, x):
+        return F.global_avg_pool2d(x)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size, with PyTorch's bins.
+
+    Bin ``i`` of ``OH`` covers rows ``floor(i*H/OH)`` to ``ceil((i+1)*H/OH)``
+    (bins overlap or repeat rows when ``H`` is not a multiple of ``OH``,
+    exactly as ``torch.nn.AdaptiveAvgPool2d``). When ``H, W`` already equal the
+    output size it returns its input; when they are multiples it is one
+    reshape and mean; otherwise one slice per bin.
+
+    Parameters
+    ----------
+    output_size : int or (int, int)
+
+    Shapes: (N, H, W, C) -> (N, OH, OW, C).
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = _pair(output_size, "output_size")
+        if min(self.output_size) < 1:
+            raise ValueError(f"output_size must be positive, got {output_size!r}")
+
+    def forward(self, x):
+        x = _as_tensor(x)
+        if x.ndim != 4:
+            raise ValueError(f"AdaptiveAvgPool2d expects input (N, H, W, C), got shape {x.shape}")
+        N, H, W, C = x.shape
+        OH, OW = self.output_size
+        if (H, W) == (OH, OW):
+            return x
+        if H % OH == 0 and W % OW == 0:
+            # (N, H, W, C) -> (N, OH, H/OH, OW, W/OW, C), averaged over the window axes
+            return x.reshape(N, OH, H // OH, OW, W // OW, C).mean(axis=(2, 4))
+        rows = []
+        for i in range(OH):
+            h0, h1 = (i * H) // OH, -(-((i + 1) * H) // OH)
+            cells = [x[:, h0:h1, (j * W) // OW:-(-((j + 1) * W) // OW), :].mean(axis=(1, 2), keepdims=True)
+                     for j in range(OW)]
+            rows.append(F.concat(cells, axis=2))
+        return F.concat(rows, axis=1)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class Flatten(Module):
+    """Flatten all axes but the batch axis: (N, H, W, C) -> (N, H*W*C), in channels-last order."""
+
+    def forward(self, x):
+        return F.flatten(x)
+
+
+class Identity(Module):
+    """Return the input unchanged (a placeholder layer, e.g. a removed classifier head)."""
+
+    def forward(self, x):
+        return x
+
+
+class ReLU(Module):
+    """``max(x, 0)`` elementwise."""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class LeakyReLU(Module):
+    """``x`` where positive, ``negative_slope * x`` elsewhere.
+
+    Parameters
+    ----------
+    negative_slope : float, default 0.01
+    """
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-x))`` elementwise."""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """``tanh(x)`` elementwise."""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Softmax(Module):
+    """Softmax along ``axis`` (the last by default).
+
+    Parameters
+    ----------
+    axis : int, default -1
+    """
+
+    def __init__(self, axis=-1):
+        super().__init__()
+        self.axis = int(axis)
+
+    def forward(self, x):
+        return F.softmax(x, self.axis)
+
+    def extra_repr(self):
+        return f"axis={self.axis}"
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each element with probability ``p`` and scale the rest by ``1/(1-p)``.
+
+    In evaluation mode it returns its input.
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        In [0, 1).
+    rng : numpy.random.Generator or int, optional
+        Source of the masks (numpy's global default generator when None).
+    """
+
+    def __init__(self, p=0.5, rng=None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = None if rng is None else resolve_rng(rng)
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.rng)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation over channels-last input, with PyTorch's train/eval behaviour.
+
+    In training mode it normalises with the batch statistics (over N, H, W for
+    (N, H, W, C) input, over N for (N, C) input) and updates the running
+    statistics in place: ``running = (1 - momentum) * running + momentum * batch``,
+    with the unbiased batch variance for ``running_var``. In evaluation mode
+    it normalises with the running statistics.
+
+    Parameters
+    ----------
+    num_features : int
+        C, the size of the last axis.
+    eps : float, default 1e-5
+    momentum : float, default 0.1
+    dtype : dtype, optional
+
+    Attributes
+    ----------
+    weight, bias : Parameter, shape (C,)
+        gamma (ones) and beta (zeros).
+    running_mean, running_var : ndarray, shape (C,)
+        Buffers (zeros and ones), saved in the state dict.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=None):
+        super().__init__()
+        dtype = resolve_dtype(dtype)
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.weight = Parameter(xp.ones((num_features,), dtype=dtype))
+        self.bias = Parameter(xp.zeros((num_features,), dtype=dtype))
+        self.register_buffer("running_mean", xp.zeros((num_features,), dtype=dtype))
+        self.register_buffer("running_var", xp.ones((num_features,), dtype=dtype))
+
+    def forward(self, x):
+        x = _as_tensor(x)
+        if x.ndim not in (2, 4) or x.shape[-1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}) expects input (N, H, W, {self.num_features}) "
+                             f"or (N, {self.num_features}), got shape {x.shape}")
+        return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
+                            self.training, self.momentum, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(BatchNorm2d):
+    """Batch normalisation of (N, C) features; the same computation as :class:`BatchNorm2d`."""
