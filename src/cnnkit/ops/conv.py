@@ -24,13 +24,15 @@ from cnnkit.ops._util import as_tensor
 # Below this many input channels one GEMM per kernel tap has too small an inner
 # dimension to keep the BLAS busy; im2col's single deep GEMM wins (measured in bench/ops.py).
 _SHIFT_MIN_CHANNELS = 32
-# Bound on the im2col buffer of one batch chunk.
-_CHUNK_BYTES = 64 * 2**20
+# Bound on the im2col buffer of one batch chunk: small enough to stay in the L3 cache (4-8 MiB measured best).
+_CHUNK_BYTES = 8 * 2**20
 # Bytes of output per block of the shift-GEMM accumulation, so the partial sums stay in cache.
 _SHIFT_BLOCK_BYTES = 2 * 2**20
-# im2col copies and col2im adds whose contiguous runs in channels-last order are
-# shorter than this many values use the channels-first layout (see _Im2col).
-_SHORT_RUN = 8
+# im2col copies (runs of KW * C values) and col2im adds (runs of C values) whose
+# contiguous runs in channels-last order are shorter than these use the
+# channels-first layout (see _Im2col; thresholds measured with bench/ops.py shapes).
+_SHORT_COPY = 8
+_SHORT_ADD = 16
 
 
 def conv_output_size(n, f, padding=0, stride=1):
@@ -213,21 +215,21 @@ class _Im2col:
     """The im2col buffer of one convolution, reused by every batch chunk.
 
     In channels-last order a window copy moves runs of KW * C contiguous values
-    and a col2im add runs of C values; when a run is shorter than ``_SHORT_RUN``
-    (tiny-channel layers) that step uses the transposed, channels-first layout
-    (KH * KW * C, pixels) instead, whose runs are output rows (2-3x faster there).
+    and a col2im add runs of C values; when a run is short (tiny-channel layers,
+    ``_SHORT_COPY``, ``_SHORT_ADD``) that step uses the transposed, channels-first
+    layout (KH * KW * C, pixels) instead, whose runs are output rows (2-3x faster there).
     The GEMMs take either layout as a (pixels, K) matrix or its transpose.
     """
 
     def __init__(self, x_shape, w_shape, stride, pads, dtype):
-        N, H, W, C = x_shape
+        N, H, W, _ = x_shape
         self.KH, self.KW, self.C, self.CO = w_shape
         self.SH, self.SW = stride
         self.Hp, self.Wp = H + sum(pads[0]), W + sum(pads[1])
         self.OH, self.OW = (self.Hp - self.KH) // self.SH + 1, (self.Wp - self.KW) // self.SW + 1
-        self.K = self.KH * self.KW * C
-        self.fill_channels_first = self.KW * C < _SHORT_RUN
-        self.col2im_channels_first = C < _SHORT_RUN
+        self.K = self.KH * self.KW * self.C
+        self.fill_channels_first = self.KW * self.C < _SHORT_COPY
+        self.col2im_channels_first = self.C < _SHORT_ADD
         step = max(1, min(N, _CHUNK_BYTES // max(1, self.OH * self.OW * self.K * dtype.itemsize)))
         self.chunks = [slice(n0, min(n0 + step, N)) for n0 in range(0, N, step)]
         self.buffer = xp.empty(step * self.OH * self.OW * self.K, dtype=dtype)
@@ -282,11 +284,10 @@ class _Im2col:
 
 
 def _windows(x_pad, KH, KW, SH, SW, OH, OW):
-    """Strided view of the windows: (N, Hp, Wp, C) -> (N, OH, OW, KH, KW, C), no copy."""
+    """Strided view of the windows, only ever read: (N, Hp, Wp, C) -> (N, OH, OW, KH, KW, C), no copy."""
     sN, sH, sW, sC = x_pad.strides
     return xp.lib.stride_tricks.as_strided(
-        x_pad, (x_pad.shape[0], OH, OW, KH, KW, x_pad.shape[3]), (sN, sH * SH, sW * SW, sH, sW, sC),
-        writeable=False)
+        x_pad, (x_pad.shape[0], OH, OW, KH, KW, x_pad.shape[3]), (sN, sH * SH, sW * SW, sH, sW, sC))
 
 
 def _im2col_forward(x_pad, w, stride):
@@ -303,7 +304,7 @@ def _im2col_forward(x_pad, w, stride):
 
 def _im2col_backward(x, w, grad_out, x_shape, w_shape, stride, pads, want_x, want_w):
     """Gradients of the im2col path: im2col rebuilt for grad_w, col2im by a loop over the kernel taps."""
-    N, H, W, C = x_shape
+    N, H, W, _ = x_shape
     (top, _), (left, _) = pads
     cols = _Im2col(x_shape, w_shape, stride, pads, grad_out.dtype)
     grad_x = grad_w = None

@@ -4,6 +4,7 @@ Max and average pooling loop over the KH * KW window offsets: offset (i, j) of
 every window at once is one strided slice of the input, so a pooling layer is
 KH * KW vectorised ``maximum``/``add`` passes over the output, whether the
 windows tile the input or overlap (reshape-and-reduce is 10-30x slower).
+The passes run over blocks of the output small enough to stay in the L2 cache.
 """
 import numpy as np
 
@@ -12,7 +13,7 @@ from cnnkit.backend import xp
 from cnnkit.ops._util import as_tensor
 from cnnkit.ops.conv import _pair
 
-# Bound on the pooled output of one batch chunk: small enough for the CPU's L2 cache.
+# Bound on the pooled output of one block of work: small enough for the CPU's L2 cache.
 _CHUNK_BYTES = 256 * 2**10
 
 
@@ -39,10 +40,23 @@ def _crop(grad_pad, ph, pw):
     return xp.ascontiguousarray(grad_pad[:, ph:grad_pad.shape[1] - ph, pw:grad_pad.shape[2] - pw])
 
 
-def _chunks(N, image_bytes):
-    """Batch slices whose pooled output fits in ``_CHUNK_BYTES``, so the per-offset passes stay in cache."""
-    step = max(1, _CHUNK_BYTES // max(1, image_bytes))
-    return [slice(n0, min(n0 + step, N)) for n0 in range(0, N, step)]
+def _blocks(out_shape, itemsize, size, stride):
+    """Blocks of the pooled output small enough for the CPU cache, so the per-offset passes run there.
+
+    Yields ``(in_index, out_index, block_hw)``: the input rows a block reads, the
+    block of output (whole images, or rows of one image when an image is too
+    big), and its (rows, OW).
+    """
+    N, OH, OW, C = out_shape
+    row_bytes = max(1, OW * C * itemsize)
+    rows = max(1, min(OH, _CHUNK_BYTES // row_bytes))
+    images = max(1, _CHUNK_BYTES // (OH * row_bytes)) if rows == OH else 1
+    for n0 in range(0, N, images):
+        part = slice(n0, min(n0 + images, N))
+        for r0 in range(0, OH, rows):
+            r1 = min(r0 + rows, OH)
+            yield ((part, slice(r0 * stride[0], (r1 - 1) * stride[0] + size[0])), (part, slice(r0, r1)),
+                   (r1 - r0, OW))
 
 
 class MaxPool2d(Function):
@@ -52,30 +66,31 @@ class MaxPool2d(Function):
         x_pad = _pad_with(x, *padding, -np.inf)
         N, _, _, C = x.shape
         out = xp.empty((N, *out_hw, C), dtype=x.dtype)
-        for part in _chunks(N, out[0].nbytes):
-            xs, o = x_pad[part], out[part]
-            o[...] = _tap(xs, 0, 0, stride, out_hw)
+        for in_index, out_index, block_hw in _blocks(out.shape, out.itemsize, size, stride):
+            xs, o = x_pad[in_index], out[out_index]
+            o[...] = _tap(xs, 0, 0, stride, block_hw)
             for k in range(1, KH * KW):
-                xp.maximum(o, _tap(xs, k // KW, k % KW, stride, out_hw), out=o)
+                xp.maximum(o, _tap(xs, k // KW, k % KW, stride, block_hw), out=o)
         ctx.save_for_backward(x_pad, out)
-        ctx.geometry = size, stride, padding, out_hw
+        ctx.geometry = size, stride, padding
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         x_pad, out = ctx.saved_tensors
-        (KH, KW), stride, (ph, pw), out_hw = ctx.geometry
+        size, stride, (ph, pw) = ctx.geometry
+        KH, KW = size
         grad_pad = xp.zeros(x_pad.shape, dtype=grad_out.dtype)
-        for part in _chunks(out.shape[0], out[0].nbytes):
-            xs, o, g, grad = x_pad[part], out[part], grad_out[part], grad_pad[part]
+        for in_index, out_index, block_hw in _blocks(out.shape, out.itemsize, size, stride):
+            xs, grad, o, g = x_pad[in_index], grad_pad[in_index], out[out_index], grad_out[out_index]
             routed, first, share = xp.zeros(o.shape, dtype=bool), xp.empty(o.shape, dtype=bool), xp.empty_like(g)
             # Each window's gradient goes to its first maximum in window order, as in PyTorch.
             for k in range(KH * KW):
-                xp.equal(_tap(xs, k // KW, k % KW, stride, out_hw), o, out=first)
+                xp.equal(_tap(xs, k // KW, k % KW, stride, block_hw), o, out=first)
                 xp.greater(first, routed, out=first)  # first and not yet routed
                 routed |= first
                 xp.multiply(g, first, out=share)
-                target = _tap(grad, k // KW, k % KW, stride, out_hw)
+                target = _tap(grad, k // KW, k % KW, stride, block_hw)
                 target += share
         return _crop(grad_pad, ph, pw)
 
@@ -87,24 +102,26 @@ class AvgPool2d(Function):
         x_pad = _pad_with(x, *padding, 0)
         N, _, _, C = x.shape
         out = xp.empty((N, *out_hw, C), dtype=x.dtype)
-        for part in _chunks(N, out[0].nbytes):
-            xs, o = x_pad[part], out[part]
-            o[...] = _tap(xs, 0, 0, stride, out_hw)
+        for in_index, out_index, block_hw in _blocks(out.shape, out.itemsize, size, stride):
+            xs, o = x_pad[in_index], out[out_index]
+            o[...] = _tap(xs, 0, 0, stride, block_hw)
             for k in range(1, KH * KW):
-                o += _tap(xs, k // KW, k % KW, stride, out_hw)
+                o += _tap(xs, k // KW, k % KW, stride, block_hw)
             o *= o.dtype.type(1 / (KH * KW))
-        ctx.geometry = x_pad.shape, size, stride, padding, out_hw
+        ctx.geometry = x_pad.shape, size, stride, padding
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        pad_shape, (KH, KW), stride, (ph, pw), out_hw = ctx.geometry
+        pad_shape, size, stride, (ph, pw) = ctx.geometry
+        KH, KW = size
         grad_pad = xp.zeros(pad_shape, dtype=grad_out.dtype)
         share = grad_out * grad_out.dtype.type(1 / (KH * KW))
-        for part in _chunks(grad_out.shape[0], grad_out[0].nbytes):
+        for in_index, out_index, block_hw in _blocks(grad_out.shape, grad_out.itemsize, size, stride):
+            grad, s = grad_pad[in_index], share[out_index]
             for k in range(KH * KW):
-                target = _tap(grad_pad[part], k // KW, k % KW, stride, out_hw)
-                target += share[part]
+                target = _tap(grad, k // KW, k % KW, stride, block_hw)
+                target += s
         return _crop(grad_pad, ph, pw)
 
 

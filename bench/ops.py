@@ -1,0 +1,206 @@
+"""Convolution and pooling speed against PyTorch, measured side by side in one run.
+
+Usage: python bench/ops.py [--repeat 7] [--shapes vgg-3x3,lenet-pool,...] [--threads N]
+
+For each shape of /work/shared/BENCH.md it prints the median time of cnnkit and of
+PyTorch (channels_last, the same number of threads, the two run in turn) for the
+forward pass and the forward + backward pass (gradients of the input, the weight
+and the bias), their ratio, cnnkit's GFLOP/s against the float32 GEMM peak measured in the same run,
+and cnnkit's peak NumPy memory during forward + backward (tracemalloc) against the
+arrays any implementation must hold (input, weight, output and their gradients).
+The machine is shared, so single figures are noisy; ratios are the figure of merit.
+"""
+import argparse
+import os
+import time
+import tracemalloc
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+import cnnkit.functional as F
+from cnnkit import Tensor, no_grad
+
+# name: (N, H, W, C_in, C_out, kernel, stride, padding)
+CONVS = {
+    "lenet-conv1": (128, 28, 28, 1, 6, 5, 1, 2),
+    "lenet-conv2": (128, 14, 14, 6, 16, 5, 1, 0),
+    "vgg-3x3": (8, 56, 56, 64, 64, 3, 1, 1),
+    "resnet-1x1": (8, 28, 28, 256, 64, 1, 1, 0),
+    "resnet-3x3-s2": (8, 28, 28, 128, 128, 3, 2, 1),
+    "nst-3x3": (1, 128, 128, 128, 128, 3, 1, 1),
+    "face-7x7-s2": (16, 150, 150, 3, 32, 7, 2, 0),
+}
+# name: (N, H, W, C, window, stride)
+POOLS = {
+    "lenet-pool": (128, 28, 28, 6, 2, 2),
+    "vgg-pool": (8, 56, 56, 64, 2, 2),
+    "resnet-pool-3s2": (8, 112, 112, 64, 3, 2),
+}
+
+
+def blas_threads():
+    """Threads NumPy's BLAS uses (threadpoolctl when installed, else the CPU count)."""
+    try:
+        from threadpoolctl import threadpool_info
+        return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+    except (ImportError, ValueError):
+        return os.cpu_count()
+
+
+def median_ms(fn, repeat):
+    """Median wall time of ``fn()`` in ms over ``repeat`` runs after two warm-up runs."""
+    return side_by_side_ms([fn], repeat)[0]
+
+
+def side_by_side_ms(fns, repeat):
+    """Median ms of each of ``fns``, run in turn ``repeat`` times, so both see the same machine load."""
+    for fn in fns:
+        fn()
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, record in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            record.append(time.perf_counter() - t0)
+    return [1e3 * float(np.median(record)) for record in times]
+
+
+def gemm_peak(repeat):
+    """float32 GFLOP/s of a 2048 x 2048 NumPy matmul."""
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    return 2 * 2048**3 / median_ms(lambda: a @ a, repeat) / 1e6
+
+
+def peak_mib(fn):
+    """Peak NumPy memory (MiB) traced while ``fn()`` runs."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def bench_conv(spec, repeat):
+    """Times and memory of one convolution shape; returns a dict of figures."""
+    N, H, W, C, CO, k, s, p = spec
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, H, W, C)).astype(np.float32)
+    w = (rng.standard_normal((k, k, C, CO)) / np.sqrt(k * k * C)).astype(np.float32)
+    b = rng.standard_normal(CO).astype(np.float32)
+    with no_grad():
+        out_shape = F.conv2d(x, w, b, stride=s, padding=p).shape
+    g = rng.standard_normal(out_shape).astype(np.float32)
+
+    def ours_fwd():
+        with no_grad():
+            F.conv2d(x, w, b, stride=s, padding=p)
+
+    def ours_fwd_bwd():
+        xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+        F.conv2d(xt, wt, bt, stride=s, padding=p).backward(g)
+
+    tx = torch.from_numpy(x.transpose(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
+    tw = torch.from_numpy(w.transpose(3, 2, 0, 1)).contiguous(memory_format=torch.channels_last)
+    tb = torch.from_numpy(b)
+    tg = torch.from_numpy(g.transpose(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
+
+    def torch_fwd():
+        with torch.no_grad():
+            TF.conv2d(tx, tw, tb, stride=s, padding=p)
+
+    def torch_fwd_bwd():
+        xr, wr, br = (t.detach().requires_grad_() for t in (tx, tw, tb))
+        TF.conv2d(xr, wr, br, stride=s, padding=p).backward(tg)
+
+    flops = 2 * int(np.prod(out_shape)) * k * k * C
+    needed = 2 * (x.nbytes + w.nbytes + g.nbytes) / 2**20
+    return dict(fwd=side_by_side_ms([ours_fwd, torch_fwd], repeat),
+                fwd_bwd=side_by_side_ms([ours_fwd_bwd, torch_fwd_bwd], repeat),
+                flops=flops, peak=peak_mib(ours_fwd_bwd), needed=needed)
+
+
+def bench_pool(spec, kind, repeat):
+    """Times and memory of one pooling shape; returns a dict of figures."""
+    N, H, W, C, k, s = spec
+    ours_fn, torch_fn = (F.max_pool2d, TF.max_pool2d) if kind == "max" else (F.avg_pool2d, TF.avg_pool2d)
+    x = np.random.default_rng(0).standard_normal((N, H, W, C)).astype(np.float32)
+    with no_grad():
+        out_shape = ours_fn(x, k, s).shape
+    g = np.ones(out_shape, dtype=np.float32)
+
+    def ours_fwd():
+        with no_grad():
+            ours_fn(x, k, s)
+
+    def ours_fwd_bwd():
+        xt = Tensor(x, requires_grad=True)
+        ours_fn(xt, k, s).backward(g)
+
+    tx = torch.from_numpy(x.transpose(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
+    tg = torch.from_numpy(g.transpose(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
+
+    def torch_fwd():
+        with torch.no_grad():
+            torch_fn(tx, k, s)
+
+    def torch_fwd_bwd():
+        xr = tx.detach().requires_grad_()
+        torch_fn(xr, k, s).backward(tg)
+
+    needed = 2 * (x.nbytes + g.nbytes) / 2**20
+    return dict(fwd=side_by_side_ms([ours_fwd, torch_fwd], repeat),
+                fwd_bwd=side_by_side_ms([ours_fwd_bwd, torch_fwd_bwd], repeat),
+                flops=None, peak=peak_mib(ours_fwd_bwd), needed=needed)
+
+
+def row(name, r, peak_gflops):
+    """One printed line of figures."""
+    (of, tf), (ob, tb) = r["fwd"], r["fwd_bwd"]
+    rate = ""
+    if r["flops"]:
+        gf, gb = r["flops"] / of / 1e6, 3 * r["flops"] / ob / 1e6
+        rate = f"{gf:7.0f} {100 * gf / peak_gflops:4.0f}% {gb:7.0f} {100 * gb / peak_gflops:4.0f}%"
+    else:
+        rate = f"{'':7} {'':5} {'':7} {'':5}"
+    return (f"{name:18} {of:8.2f} {tf:8.2f} {of / tf:6.2f} | {ob:8.2f} {tb:8.2f} {ob / tb:6.2f} | {rate} | "
+            f"{r['peak']:7.1f} {r['needed']:7.1f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement (median)")
+    parser.add_argument("--shapes", default="", help="comma-separated shape names (default: all)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads for both libraries (default: NumPy's BLAS threads; needs threadpoolctl)")
+    args = parser.parse_args()
+    wanted = set(filter(None, args.shapes.split(",")))
+    known = set(CONVS) | set(POOLS)
+    if wanted - known:
+        parser.error(f"unknown shapes {sorted(wanted - known)}; known: {sorted(known)}")
+    threads = args.threads or blas_threads()
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads, user_api="blas")
+    torch.set_num_threads(threads)
+    peak = gemm_peak(args.repeat)
+    print(f"threads {threads} (cnnkit BLAS and torch); float32 GEMM 2048^3 peak {peak:.0f} GFLOP/s; "
+          f"median of {args.repeat}; shared machine: expect noise")
+    print(f"{'shape':18} {'fwd ms':>8} {'torch':>8} {'ratio':>6} | {'f+b ms':>8} {'torch':>8} {'ratio':>6} | "
+          f"{'fGF/s':>7} {'%pk':>5} {'fbGF/s':>7} {'%pk':>5} | {'peakMiB':>7} {'needMiB':>7}")
+    for name, spec in CONVS.items():
+        if not wanted or name in wanted:
+            print(row(f"conv {name}", bench_conv(spec, args.repeat), peak), flush=True)
+    for name, spec in POOLS.items():
+        if not wanted or name in wanted:
+            for kind in ("max", "avg"):
+                print(row(f"{kind} {name}", bench_pool(spec, kind, args.repeat), peak), flush=True)
+    print("peakMiB: cnnkit's traced NumPy peak during forward + backward; "
+          "needMiB: input, weight, output and their gradients, which any implementation holds")
+
+
+if __name__ == "__main__":
+    main()
