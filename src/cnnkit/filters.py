@@ -8,7 +8,7 @@ import numpy as np
 
 from cnnkit.ops.conv import conv2d
 
-_KINDS = ("vertical", "horizontal", "sobel", "scharr")
+_KINDS = ("vertical", "horizontal", "sobel", "scharr", "hed")
 
 
 def vertical():
@@ -52,9 +52,11 @@ def detect_edges(image, kind="sobel"):
     ----------
     image : array_like, shape (H, W) or (H, W, C)
         A grey or colour image (colour is turned to grey first).
-    kind : {"sobel", "scharr", "vertical", "horizontal"}
+    kind : {"sobel", "scharr", "vertical", "horizontal", "hed"}
         "sobel" and "scharr" give the gradient magnitude ``sqrt(gx**2 + gy**2)``;
-        "vertical" and "horizontal" the absolute response of that one kernel.
+        "vertical" and "horizontal" the absolute response of that one kernel;
+        "hed" the edge probability of the pretrained HED network on VGG-16
+        (``cnnkit.models.hed_edges``; needs an RGB image and the ``vgg16-hed`` weights).
 
     Returns
     -------
@@ -63,6 +65,10 @@ def detect_edges(image, kind="sobel"):
     """
     if kind not in _KINDS:
         raise ValueError(f"unknown edge kind {kind!r}; choose one of {', '.join(_KINDS)}")
+    if kind == "hed":
+        from cnnkit.models.vgg_features import hed_edges  # a deep model, loaded only when asked for
+
+        return hed_edges(image)
     grey = _grey(image)
     if min(grey.shape) < 2:
         raise ValueError(f"detect_edges needs an image at least 2x2, got shape {grey.shape}")

@@ -1,0 +1,75 @@
+"""``cnnkit visualize MODEL --layer NAME --images DIR|DATASET``: the image patches that most activate each unit."""
+import os
+
+
+def register(subparsers):
+    """Add the visualize subcommand."""
+    p = subparsers.add_parser("visualize", help="top-k activating patches of a layer's units, drawn as a grid")
+    p.add_argument("model", help="vgg16-hed (pretrained VGG-16 features), or a model name used with --weights")
+    p.add_argument("--weights", default=None, help="a state dict (.safetensors or .npz) for a named model")
+    p.add_argument("--layer", required=True, help="e.g. conv1_1, conv3_1, conv5_1 for vgg16-hed")
+    p.add_argument("--images", default="photos",
+                   help="an image folder, a dataset name (digits, mnist5k, fashion-mnist) or photos: crops of the "
+                        "sample photographs of scikit-image and scikit-learn (default photos)")
+    p.add_argument("--count", type=int, default=300, help="images (crops) to search (default 300)")
+    p.add_argument("--crop-size", type=int, default=96, help="side of the crops of photos and folders (default 96)")
+    p.add_argument("-k", type=int, default=9, help="patches per unit (default 9)")
+    p.add_argument("--units", type=int, default=16, help="show the first N units (default 16)")
+    p.add_argument("--scale", type=int, default=0,
+                   help="enlarge each patch to at least this many pixels (default: 48 / field size)")
+    p.add_argument("-o", "--output", default="grid.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def _images(args):
+    """The images to search, float32 (N, H, W, C)."""
+    from cnnkit.viz.images import load_image, random_crops, sample_photos
+
+    if args.images == "photos":
+        return random_crops(list(sample_photos().values()), args.count, args.crop_size, scale=(1, 3), seed=args.seed)
+    if os.path.isdir(args.images):
+        names = sorted(n for n in os.listdir(args.images) if n.lower().endswith((".png", ".jpg", ".jpeg", ".bmp")))
+        if not names:
+            raise FileNotFoundError(f"no .png/.jpg/.bmp pictures in {args.images}")
+        pictures = [load_image(os.path.join(args.images, n)) for n in names]
+        return random_crops(pictures, args.count, args.crop_size, seed=args.seed)
+    from cnnkit.data import load_dataset
+    return load_dataset(args.images).images[:args.count].astype("float32")
+
+
+def _model(args):
+    """The model: VGG-16 features for vgg16-hed, else a registered model with loaded weights."""
+    if args.model == "vgg16-hed":
+        from cnnkit.models.vgg_features import vgg16_features
+        return vgg16_features("vgg16-hed")
+    from cnnkit.io.state import load_state
+    from cnnkit.models import get_model
+    if args.weights is None:
+        raise ValueError(f"--weights is needed for {args.model!r}: a random network shows nothing")
+    state, _ = load_state(args.weights)
+    model = get_model(args.model)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def run(args):
+    """Search the images, cut the patches, save the grid."""
+    import numpy as np
+
+    from cnnkit.viz.activations import layer_activations, patch_grid, receptive_fields, top_k_patches
+    from cnnkit.viz.images import save_image
+
+    model = _model(args)
+    fields = receptive_fields(model)
+    if args.layer not in fields:
+        raise ValueError(f"no receptive field for layer {args.layer!r}; layers with kernels: {list(fields)}")
+    field = fields[args.layer]
+    images = _images(args)
+    patches, values = top_k_patches(layer_activations(model, args.layer), images, field, k=args.k,
+                                    units=range(args.units))
+    scale = args.scale or max(1, 48 // field.size)
+    patches = patches.repeat(scale, axis=2).repeat(scale, axis=3)
+    save_image(args.output, patch_grid(patches))
+    print(f"saved {args.output}: {args.units} units of {args.layer} (receptive field {field.size} px, stride "
+          f"{field.stride}), top {args.k} of {len(images)} images; mean top activation {np.mean(values[:, 0]):.3g}")

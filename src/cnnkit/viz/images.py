@@ -1,0 +1,193 @@
+"""Pictures in and out: read and resize photographs, lay images out in grids, save PNGs (Pillow).
+
+Images are channels-last arrays: (H, W, 3) RGB or (H, W) grey, either floats
+in [0, 1] or uint8 in 0..255.
+"""
+import numpy as np
+
+__all__ = ["as_float_image", "to_uint8", "load_image", "save_image", "resize_image", "image_grid", "sample_photos",
+           "random_crops"]
+
+
+def _pil():
+    """The PIL.Image module, with an install hint when Pillow is missing."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImportError("reading and writing pictures needs Pillow: pip install 'cnnkit[viz]'") from None
+    return Image
+
+
+def as_float_image(image):
+    """An image as float32 RGB in [0, 1]: uint8 is divided by 255, grey (H, W) becomes three equal channels.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
+        uint8 in 0..255 or floats in [0, 1]; an alpha channel is dropped.
+
+    Returns
+    -------
+    ndarray, float32, shape (H, W, 3)
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected an image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+    image = image[..., :3]
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255
+    if image.dtype.kind != "f":
+        raise TypeError(f"expected uint8 or floating pixels, got dtype {image.dtype}")
+    return image.astype(np.float32)
+
+
+def to_uint8(image):
+    """Floats in [0, 1] (clipped) -> uint8 0..255; uint8 passes through."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def load_image(path, size=None):
+    """Read a picture file as float32 RGB in [0, 1], optionally resized so its longer side is ``size``.
+
+    Returns
+    -------
+    ndarray, float32, shape (H, W, 3)
+    """
+    with _pil().open(path) as picture:
+        image = as_float_image(np.asarray(picture.convert("RGB")))
+    if size is not None:
+        image = resize_image(image, longer_side=size)
+    return image
+
+
+def save_image(path, image):
+    """Write an image (floats in [0, 1] or uint8; (H, W) or (H, W, 3)) as a PNG or any format Pillow knows."""
+    image = to_uint8(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    _pil().fromarray(image).save(path)
+
+
+def resize_image(image, shape=None, longer_side=None):
+    """Resize an image with Lanczos filtering (antialiased when shrinking).
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, 3) or (H, W)
+        Floats in [0, 1] or uint8.
+    shape : (int, int), optional
+        The new ``(height, width)``.
+    longer_side : int, optional
+        Instead of ``shape``: scale so the longer side has this many pixels, keeping the aspect ratio.
+
+    Returns
+    -------
+    ndarray, float32 in [0, 1], shape (height, width, 3) or (height, width)
+    """
+    if (shape is None) == (longer_side is None):
+        raise ValueError("resize_image needs exactly one of shape and longer_side")
+    image = np.asarray(image)
+    H, W = image.shape[:2]
+    if longer_side is not None:
+        scale = longer_side / max(H, W)
+        shape = (max(1, round(H * scale)), max(1, round(W * scale)))
+    height, width = int(shape[0]), int(shape[1])
+    if height < 1 or width < 1:
+        raise ValueError(f"resize_image: the new shape must be positive, got {shape}")
+    Image = _pil()
+    # Pillow's float mode "F" keeps the precision; resize each channel on its own.
+    channels = image[..., None] if image.ndim == 2 else image
+    floats = channels.astype(np.float32) / (255 if image.dtype == np.uint8 else 1)
+    out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(floats[..., c]), mode="F")
+                               .resize((width, height), Image.LANCZOS)) for c in range(channels.shape[-1])], -1)
+    out = np.clip(out, 0, 1)
+    return out[..., 0] if image.ndim == 2 else out
+
+
+def image_grid(images, ncols=None, pad=2, background=1.0):
+    """Lay equally sized images out in a grid.
+
+    Parameters
+    ----------
+    images : sequence of ndarray or ndarray, shape (N, h, w, C) or (N, h, w)
+        Floats in [0, 1] (or uint8); C is 1 or 3.
+    ncols : int, optional
+        Columns; ``ceil(sqrt(N))`` when None.
+    pad : int, default 2
+        Pixels of ``background`` between and around the images.
+    background : float, default 1.0
+        The padding's value (white).
+
+    Returns
+    -------
+    ndarray, float32, shape (rows * (h + pad) + pad, ncols * (w + pad) + pad, C) or without C for grey input
+    """
+    images = np.asarray([as_float_image(im) if np.asarray(im).dtype == np.uint8 else np.asarray(im, np.float32)
+                         for im in images])
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise ValueError(f"image_grid expects (N, h, w) or (N, h, w, C) images, got shape {images.shape}")
+    N, h, w = images.shape[:3]
+    ncols = int(np.ceil(np.sqrt(N))) if ncols is None else int(ncols)
+    nrows = -(-N // ncols)
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad) + images.shape[3:], background, np.float32)
+    for k, im in enumerate(images):
+        r, c = divmod(k, ncols)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = im
+    return grid
+
+
+def sample_photos():
+    """The colour photographs bundled with scikit-image and scikit-learn (offline), float32 RGB in [0, 1].
+
+    Returns
+    -------
+    dict of str -> ndarray, shape (H, W, 3)
+        astronaut, chelsea, coffee, rocket, immunohistochemistry, hubble_deep_field, china, flower.
+    """
+    try:
+        import skimage.data
+        from sklearn.datasets import load_sample_image
+    except ImportError:
+        raise ImportError("the sample photographs come with scikit-image and scikit-learn: "
+                          "pip install scikit-image scikit-learn") from None
+    photos = {name: getattr(skimage.data, name)() for name in
+              ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")}
+    photos.update({name: load_sample_image(f"{name}.jpg") for name in ("china", "flower")})
+    return {name: as_float_image(image) for name, image in photos.items()}
+
+
+def random_crops(images, n, size, scale=(1.0, 1.0), seed=0):
+    """``n`` random square crops of ``size`` pixels from a list of pictures, drawn evenly across them.
+
+    Parameters
+    ----------
+    images : sequence of ndarray, shape (H, W, 3)
+    n : int
+    size : int
+        Side of each crop.
+    scale : (float, float), default (1, 1)
+        Each crop covers ``size * u`` pixels of its picture before being resized to ``size``,
+        with ``u`` uniform in this range (> 1 zooms out).
+    seed : int
+
+    Returns
+    -------
+    ndarray, float32, shape (n, size, size, 3)
+    """
+    rng = np.random.default_rng(seed)
+    crops = np.empty((n, size, size, 3), np.float32)
+    for i in range(n):
+        image = as_float_image(images[i % len(images)])
+        H, W = image.shape[:2]
+        side = min(H, W, max(1, round(size * rng.uniform(*scale))))
+        top, left = rng.integers(0, H - side + 1), rng.integers(0, W - side + 1)
+        crop = image[top:top + side, left:left + side]
+        crops[i] = crop if side == size else resize_image(crop, shape=(size, size))
+    return crops

@@ -1,0 +1,31 @@
+"""The stylize, edges and visualize subcommands: arguments, outputs and errors (no pretrained weights needed)."""
+import numpy as np
+
+from cnnkit.cli import main
+from cnnkit.viz.images import load_image, save_image
+
+
+def picture(tmp_path, name="in.png"):
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[:, 15:] = 255
+    save_image(tmp_path / name, image)
+    return str(tmp_path / name)
+
+
+def test_edges_writes_a_grey_map_of_the_picture_size(tmp_path, capsys):
+    out = tmp_path / "edges.png"
+    assert main(["edges", picture(tmp_path), "--kind", "sobel", "-o", str(out)]) == 0
+    edges = load_image(out)
+    assert edges.shape == (20, 30, 3) and edges[:, 14:16].max() == 1 and edges[:, :5].max() == 0
+    assert "sobel" in capsys.readouterr().out
+
+
+def test_stylize_rejects_a_tiny_size_before_loading_anything(tmp_path, capsys):
+    path = picture(tmp_path)
+    assert main(["stylize", path, path, "--size", "8"]) == 1
+    assert "--size must be >= 16" in capsys.readouterr().err
+
+
+def test_visualize_needs_weights_for_a_named_model(tmp_path, capsys):
+    assert main(["visualize", "lenet5", "--layer", "conv1", "--images", str(tmp_path)]) == 1
+    assert "--weights is needed" in capsys.readouterr().err

@@ -1,0 +1,47 @@
+"""Pictures in and out: float conversion, resizing, grids, PNG round trips."""
+import numpy as np
+import pytest
+
+from cnnkit.viz.images import as_float_image, image_grid, load_image, random_crops, resize_image, save_image, to_uint8
+
+
+def test_uint8_and_grey_images_become_float_rgb_in_0_1():
+    image = as_float_image(np.array([[0, 255]], np.uint8))
+    assert image.shape == (1, 2, 3) and image.dtype == np.float32
+    np.testing.assert_array_equal(image[0, 1], [1, 1, 1])
+
+
+def test_to_uint8_clips_and_rounds():
+    np.testing.assert_array_equal(to_uint8(np.array([-0.2, 0.5, 1.3])), [0, 128, 255])
+
+
+def test_resize_keeps_the_aspect_ratio_for_a_longer_side():
+    assert resize_image(np.zeros((30, 60, 3), np.float32), longer_side=20).shape == (10, 20, 3)
+
+
+def test_resize_of_a_constant_image_stays_constant():
+    np.testing.assert_allclose(resize_image(np.full((9, 7), 0.25, np.float32), shape=(4, 5)), 0.25, atol=1e-6)
+
+
+def test_resize_needs_exactly_one_target():
+    with pytest.raises(ValueError, match="exactly one"):
+        resize_image(np.zeros((4, 4)), shape=(2, 2), longer_side=2)
+
+
+def test_png_round_trip(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    save_image(tmp_path / "x.png", image)
+    np.testing.assert_array_equal(load_image(tmp_path / "x.png"), image / np.float32(255))
+
+
+def test_image_grid_places_images_row_by_row_between_padding():
+    grid = image_grid(np.zeros((3, 2, 2)), ncols=2, pad=1)
+    assert grid.shape == (2 * 3 + 1, 2 * 3 + 1)
+    assert grid[1:3, 1:3].max() == 0 and grid[4:6, 4:6].min() == 1 and grid[0].min() == 1
+
+
+def test_random_crops_have_the_requested_size_and_come_from_every_picture():
+    pictures = [np.zeros((40, 50, 3), np.float32), np.ones((30, 30, 3), np.float32)]
+    crops = random_crops(pictures, 4, 16, scale=(1, 2), seed=0)
+    assert crops.shape == (4, 16, 16, 3)
+    np.testing.assert_allclose(crops.mean(axis=(1, 2, 3)), [0, 1, 0, 1], atol=1e-6)
