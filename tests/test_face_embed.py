@@ -41,8 +41,16 @@ def test_embed_takes_a_face_record_with_landmarks():
     np.testing.assert_array_equal(a, embed(photo((100, 50, 0)), LANDMARKS, network=NET))
 
 
-def test_embed_without_landmarks_says_what_is_missing():
-    with pytest.raises(ValueError, match="landmarks"):
+class NoFaces:
+    """Stand-in detector that finds nothing."""
+
+    def detect(self, image, *args, **kwargs):
+        return []
+
+
+def test_embed_without_landmarks_detects_and_says_when_there_is_no_face(monkeypatch):
+    monkeypatch.setattr("cnnkit.face.mtcnn._detector", NoFaces())
+    with pytest.raises(ValueError, match="no face found"):
         embed(photo((0, 0, 0)), network=NET)
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.face.dlib_resnet import SAME_PERSON_DISTANCE
-from cnnkit.face.embed import embed, face_distance
+from cnnkit.face.embed import embed, face_distance, with_dlib_landmarks
+from cnnkit.face.mtcnn import detect_faces
 from cnnkit.io.state import atomic_write, load_state, save_state
 
 __all__ = ["FaceDatabase", "FORMAT_VERSION"]
@@ -107,16 +108,18 @@ class FaceDatabase:
                              f"shape {descriptors.shape}")
         self._save(self._names + [name] * len(descriptors), np.concatenate([self._descriptors, descriptors]))
 
-    def enroll(self, name, images, faces):
+    def enroll(self, name, images, faces=None):
         """Enrol a person from one or more photos (one is enough: one-shot).
 
         Parameters
         ----------
         name : str
         images : sequence of ndarray of uint8, shape (H, W, 3)
-        faces : sequence of (5, 2) landmarks or face records, one per image
-            See :func:`cnnkit.face.embed.embed`.
+        faces : sequence of (5, 2) landmarks or face records, one per image, optional
+            See :func:`cnnkit.face.embed.embed`; by default the largest face MTCNN
+            finds in each image (a ValueError names an image without one).
         """
+        faces = [None] * len(images) if faces is None else faces
         if len(images) != len(faces) or not images:
             raise ValueError(f"enroll {name!r}: give one face per image, got {len(images)} images and "
                              f"{len(faces)} faces")
@@ -138,12 +141,34 @@ class FaceDatabase:
         distance = float(distances[best])
         return (self._names[best] if distance < self.threshold else None), distance
 
-    def identify(self, image, face):
+    def identify(self, image, face=None):
         """Who is this face? ``(name or None for an unknown face, distance to the closest enrolled face)``.
 
         Parameters
         ----------
         image : ndarray of uint8, shape (H, W, 3)
-        face : (5, 2) landmarks or a face record (see :func:`cnnkit.face.embed.embed`)
+        face : (5, 2) landmarks or a face record (see :func:`cnnkit.face.embed.embed`), optional
+            By default the largest face MTCNN finds; :meth:`identify_all` names every face.
         """
         return self.nearest(embed(image, face, self.network))
+
+    def identify_all(self, image, detector=None):
+        """Name every face in a photo (a group photo): one ``(face, name or None, distance)`` per face found.
+
+        Parameters
+        ----------
+        image : ndarray of uint8, shape (H, W, 3)
+        detector : MTCNN, optional
+            The pretrained one by default.
+
+        Returns
+        -------
+        list of tuple
+            ``face`` is the record of :func:`cnnkit.face.mtcnn.detect_faces` (box, score,
+            landmarks, and the ``dlib_landmarks`` the descriptor was aligned on), by
+            descending score; empty when there is no face.
+        """
+        results = []
+        for face in map(with_dlib_landmarks, detect_faces(image, detector=detector)):
+            results.append((face, *self.nearest(embed(image, face, self.network))))
+        return results

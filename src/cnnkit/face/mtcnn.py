@@ -1,0 +1,472 @@
+"""MTCNN face detection (Zhang et al. 2016) on cnnkit ops, with the weights of PyPI ``mtcnn==1.0.0``.
+
+Three cascaded networks, as the ``mtcnn`` package runs them:
+
+1. **P-Net** is fully convolutional: run over a pyramid of the whole image (scales
+   ``12 / min_size * 0.709**k`` while the shorter side stays >= 12 pixels), each cell of
+   its output map is a 12x12 window at stride 2 of that scale: the course's
+   convolutional sliding windows, every window classified in one pass. Windows above
+   the first threshold become boxes (with their regression applied), NMS at IoU 0.5
+   within each scale, then 0.7 across scales.
+2. **R-Net** re-scores 24x24 crops of the squared boxes and regresses them again;
+   NMS at 0.7.
+3. **O-Net** does the same on 48x48 crops and adds 5 landmarks; NMS at 0.7 on the
+   overlap divided by the smaller box ("min").
+
+Preprocessing is mtcnn 1.0.0's: RGB pixels to ``(x - 127.5) / 128``, the pyramid
+resized with area averaging (TensorFlow's ``AREA``), crops sampled bilinearly as its
+``tf.image.crop_and_resize`` call does (0 -- mid grey -- outside the image). Its Keras
+models read the image untransposed, channels-last; the transposition the original
+Caffe models needed lives in the weights and in the ``Permute((2, 1, 3))`` before
+R-Net's and O-Net's dense layers, which read the last feature map in (W, H, C)
+order: :class:`RNet` and :class:`ONet` do the same. One deliberate difference:
+NMS here is the greedy algorithm of the original MTCNN, where 1.0.0 uses a matrix
+form that also lets suppressed boxes suppress others.
+
+Landmark order (``mtcnn``'s): the eye on the image's left (the person's right
+eye), the eye on the image's right, the nose tip, the mouth corner on the image's
+left, the mouth corner on the image's right; eye *centres*, unlike dlib's
+5-point model, which marks eye corners and the base of the nose
+(:func:`dlib_landmarks` converts).
+"""
+import math
+
+import numpy as np
+
+from cnnkit import functional as F
+from cnnkit import nn
+from cnnkit.autograd.tensor import no_grad
+from cnnkit.detection.nms import nms
+from cnnkit.face.align import FIVE_POINT_TEMPLATE, similarity_transform
+from cnnkit.nn.module import resolve_dtype
+
+__all__ = ["PReLU", "PNet", "RNet", "ONet", "MTCNN", "detect_faces", "default_detector", "image_pyramid_scales",
+           "area_resize", "crop_and_resize", "MTCNN_TEMPLATE", "dlib_landmarks"]
+
+#: Where MTCNN's 5 points fall in dlib's unit-square face template (same frame as
+#: :data:`cnnkit.face.align.FIVE_POINT_TEMPLATE`): eye centres are the means of dlib's
+#: eye-corner points; the nose tip (point 30) and mouth corners (48, 54) come from
+#: dlib's 68-point mean face shape, which the 5-point template was cut from.
+MTCNN_TEMPLATE = np.array([FIVE_POINT_TEMPLATE[2:4].mean(axis=0),
+                           FIVE_POINT_TEMPLATE[0:2].mean(axis=0),
+                           [0.490127, 0.515625],
+                           [0.254149, 0.780233],
+                           [0.726104, 0.780233]])
+
+_PNET_STRIDE, _PNET_CELL = 2, 12
+_NMS_PNET_SCALE, _NMS_PNET, _NMS_RNET, _NMS_ONET = 0.5, 0.7, 0.7, 0.7
+_CHUNK = 256  # crops per R-Net/O-Net batch: bounds the memory of the first convolution
+
+
+class PReLU(nn.Module):
+    """Parametric ReLU, one slope per channel (last axis): ``max(x, 0) + weight * min(x, 0)``.
+
+    Parameters
+    ----------
+    num_parameters : int
+        Channels C; ``weight`` has shape (C,), initialised to 0.25 as in PyTorch.
+
+    Shapes: (..., C) -> (..., C).
+    """
+
+    def __init__(self, num_parameters, dtype=None):
+        super().__init__()
+        self.weight = nn.Parameter(np.full((num_parameters,), 0.25, dtype=resolve_dtype(dtype)))
+
+    def forward(self, x):
+        return F.relu(x) - self.weight * F.relu(-x)
+
+
+class PNet(nn.Module):
+    """Proposal network: fully convolutional, a 12x12 window per output cell at stride 2.
+
+    Shapes: (N, H, W, 3) normalised pixels -> regression (N, OH, OW, 4) and face
+    probability (N, OH, OW) with ``OH = ceil((H - 2) / 2) - 4``.
+    """
+
+    def __init__(self, dtype=None, rng=None):
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 10, 3, dtype=dtype, rng=rng), PReLU(10, dtype)
+        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)  # Keras "same": -inf padding at the bottom/right only
+        self.conv2, self.prelu2 = nn.Conv2d(10, 16, 3, dtype=dtype, rng=rng), PReLU(16, dtype)
+        self.conv3, self.prelu3 = nn.Conv2d(16, 32, 3, dtype=dtype, rng=rng), PReLU(32, dtype)
+        self.conv4_1 = nn.Conv2d(32, 4, 1, dtype=dtype, rng=rng)
+        self.conv4_2 = nn.Conv2d(32, 2, 1, dtype=dtype, rng=rng)
+
+    def forward(self, x):
+        for layer in (self.conv1, self.prelu1, self.pool1, self.conv2, self.prelu2, self.conv3, self.prelu3):
+            x = layer(x)
+        return self.conv4_1(x), F.softmax(self.conv4_2(x), axis=-1)[..., 1]
+
+
+class RNet(nn.Module):
+    """Refinement network on 24x24 crops.
+
+    Shapes: (N, 24, 24, 3) -> regression (N, 4), face probability (N,).
+    """
+
+    def __init__(self, dtype=None, rng=None):
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 28, 3, dtype=dtype, rng=rng), PReLU(28, dtype)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(28, 48, 3, dtype=dtype, rng=rng), PReLU(48, dtype)
+        self.pool2 = nn.MaxPool2d(3, 2)
+        self.conv3, self.prelu3 = nn.Conv2d(48, 64, 2, dtype=dtype, rng=rng), PReLU(64, dtype)
+        self.fc4, self.prelu4 = nn.Linear(576, 128, dtype=dtype, rng=rng), PReLU(128, dtype)
+        self.fc5_1 = nn.Linear(128, 4, dtype=dtype, rng=rng)
+        self.fc5_2 = nn.Linear(128, 2, dtype=dtype, rng=rng)
+
+    def forward(self, x):
+        for layer in (self.conv1, self.prelu1, self.pool1, self.conv2, self.prelu2, self.pool2, self.conv3,
+                      self.prelu3):
+            x = layer(x)
+        # (N, 3, 3, 64) -> (N, W, H, C) -> (N, 576): the order the dense weights were trained on
+        x = self.prelu4(self.fc4(F.flatten(F.transpose(x, (0, 2, 1, 3)))))
+        return self.fc5_1(x), F.softmax(self.fc5_2(x), axis=-1)[:, 1]
+
+
+class ONet(nn.Module):
+    """Output network on 48x48 crops: boxes, 5 landmarks and a face probability.
+
+    Shapes: (N, 48, 48, 3) -> regression (N, 4), landmarks (N, 10) as
+    ``(x1..x5, y1..y5)`` fractions of the crop, face probability (N,).
+    """
+
+    def __init__(self, dtype=None, rng=None):
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3, dtype=dtype, rng=rng), PReLU(32, dtype)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3, dtype=dtype, rng=rng), PReLU(64, dtype)
+        self.pool2 = nn.MaxPool2d(3, 2)
+        self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3, dtype=dtype, rng=rng), PReLU(64, dtype)
+        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2, dtype=dtype, rng=rng), PReLU(128, dtype)
+        self.fc5, self.prelu5 = nn.Linear(1152, 256, dtype=dtype, rng=rng), PReLU(256, dtype)
+        self.fc6_1 = nn.Linear(256, 4, dtype=dtype, rng=rng)
+        self.fc6_2 = nn.Linear(256, 10, dtype=dtype, rng=rng)
+        self.fc6_3 = nn.Linear(256, 2, dtype=dtype, rng=rng)
+
+    def forward(self, x):
+        for layer in (self.conv1, self.prelu1, self.pool1, self.conv2, self.prelu2, self.pool2, self.conv3,
+                      self.prelu3, self.pool3, self.conv4, self.prelu4):
+            x = layer(x)
+        # (N, 3, 3, 128) -> (N, W, H, C) -> (N, 1152), as R-Net
+        x = self.prelu5(self.fc5(F.flatten(F.transpose(x, (0, 2, 1, 3)))))
+        return self.fc6_1(x), self.fc6_2(x), F.softmax(self.fc6_3(x), axis=-1)[:, 1]
+
+
+def image_pyramid_scales(height, width, min_size=20, factor=0.709):
+    """The scales at which P-Net's 12x12 window sees faces of ``min_size`` pixels and larger.
+
+    Parameters
+    ----------
+    height, width : int
+    min_size : float, default 20
+        Smallest face side to find, in pixels; the first scale is ``12 / min_size``.
+    factor : float, default 0.709
+        Ratio between consecutive scales (about 1/sqrt(2): the area halves).
+
+    Returns
+    -------
+    list of float
+        ``12 / min_size * factor**k`` for every k whose scaled shorter side is at least 12.
+    """
+    if min_size <= 0 or not 0 < factor < 1:
+        raise ValueError(f"min_size must be > 0 and factor in (0, 1), got {min_size!r} and {factor!r}")
+    scales, scale = [], _PNET_CELL / min_size
+    while min(height, width) * scale >= _PNET_CELL:
+        scales.append(scale)
+        scale *= factor
+    return scales
+
+
+def _area_weights(n_in, n_out):
+    """Input indices (n_out, K) and weights (n_out, K) of area-averaging ``n_in`` samples down to ``n_out``."""
+    step = n_in / n_out
+    start = np.arange(n_out) * step                            # output cell i covers [i*step, (i+1)*step)
+    K = int(math.ceil(step)) + 1
+    index = np.floor(start)[:, None].astype(np.int64) + np.arange(K)  # (n_out, K)
+    overlap = np.minimum(index + 1, start[:, None] + step) - np.maximum(index, start[:, None])
+    weights = np.clip(overlap, 0, None) / step
+    return np.minimum(index, n_in - 1), weights
+
+
+def area_resize(image, height, width):
+    """Resize by area averaging (TensorFlow's ``AREA``, OpenCV's ``INTER_AREA`` when shrinking).
+
+    Every output pixel is the mean of the input it covers, partial pixels weighted
+    by the covered fraction; separable, one gather-and-sum per axis.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, C)
+    height, width : int
+        Output size, each >= 1.
+
+    Returns
+    -------
+    ndarray of float32 (float64 for float64 input), shape (height, width, C)
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or height < 1 or width < 1:
+        raise ValueError(f"area_resize: image must be (H, W, C) and the size positive, got shape {image.shape} "
+                         f"and size ({height}, {width})")
+    dtype = np.float64 if image.dtype == np.float64 else np.float32
+    rows, row_w = _area_weights(image.shape[0], height)
+    cols, col_w = _area_weights(image.shape[1], width)
+    x = image.astype(dtype, copy=False)
+    x = np.einsum("hk,hkwc->hwc", row_w.astype(dtype), x[rows])         # (height, K, W, C) -> (height, W, C)
+    return np.einsum("wk,hwkc->hwc", col_w.astype(dtype), x[:, cols])   # (height, width, K, C) -> (height, width, C)
+
+
+def crop_and_resize(image, boxes, size):
+    """Bilinear crops of boxes resized to ``size x size``, as mtcnn 1.0.0 calls ``tf.image.crop_and_resize``.
+
+    Sample j of a crop of box ``(x1, y1, x2, y2)`` lies at
+    ``(x1 + j (x2 - x1) / (size - 1)) (W - 1) / W`` (and likewise in y): the package
+    divides pixel boxes by W and H, and TensorFlow maps [0, 1] onto [0, W - 1].
+    Rows or columns that fall outside the image are 0.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, C)
+    boxes : ndarray, shape (K, 4)
+        ``(x1, y1, x2, y2)`` in pixels.
+    size : int
+        Side of the crops, >= 2.
+
+    Returns
+    -------
+    ndarray, shape (K, size, size, C), the image's dtype
+    """
+    H, W = image.shape[:2]
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    t = np.arange(size) / (size - 1)
+    xs = (boxes[:, 0:1] + t * (boxes[:, 2:3] - boxes[:, 0:1])) * ((W - 1) / W)  # (K, size)
+    ys = (boxes[:, 1:2] + t * (boxes[:, 3:4] - boxes[:, 1:2])) * ((H - 1) / H)
+    x0, y0 = np.floor(xs), np.floor(ys)
+    fx, fy = (xs - x0).astype(image.dtype), (ys - y0).astype(image.dtype)
+    x0, y0 = np.clip(x0, 0, W - 1).astype(np.int64), np.clip(y0, 0, H - 1).astype(np.int64)
+    x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
+    # (K, size, 1) rows against (K, 1, size) columns: every sample of every crop in one gather
+    top = image[y0[:, :, None], x0[:, None, :]] * (1 - fx[:, None, :, None]) \
+        + image[y0[:, :, None], x1[:, None, :]] * fx[:, None, :, None]
+    bottom = image[y1[:, :, None], x0[:, None, :]] * (1 - fx[:, None, :, None]) \
+        + image[y1[:, :, None], x1[:, None, :]] * fx[:, None, :, None]
+    crops = top * (1 - fy[:, :, None, None]) + bottom * fy[:, :, None, None]
+    inside = ((ys >= 0) & (ys <= H - 1))[:, :, None] & ((xs >= 0) & (xs <= W - 1))[:, None, :]
+    return np.where(inside[..., None], crops, 0).astype(image.dtype)
+
+
+def _nms_min(boxes, scores, threshold):
+    """Greedy NMS on intersection over the smaller area (MTCNN's last stage); kept indices by score."""
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    order, keep = np.argsort(-scores, kind="stable"), []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        sides = np.clip(np.minimum(boxes[best, 2:], boxes[rest, 2:]) - np.maximum(boxes[best, :2], boxes[rest, :2]),
+                        0, None)
+        smaller = np.minimum(area[best], area[rest])
+        overlap = np.divide(sides[:, 0] * sides[:, 1], smaller, out=np.zeros(len(rest)), where=smaller > 0)
+        order = rest[overlap <= threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _square(boxes):
+    """Boxes (K, 4) grown to squares of their longer side about the same centre."""
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return np.concatenate([centre - side[:, None] / 2, centre + side[:, None] / 2], axis=1)
+
+
+def _regress(boxes, offsets):
+    """Apply box offsets (K, 4), fractions of each box's side (mtcnn's ``w = x2 - x1 + 1``)."""
+    sides = np.stack([boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1], axis=1)
+    return boxes + offsets * np.tile(sides, 2)
+
+
+def _proposals(reg, prob, scale, threshold):
+    """P-Net's output map at one scale -> boxes (K, 4) in image pixels and scores (K,)."""
+    ys, xs = np.nonzero(prob > threshold)
+    # each output cell is the 12x12 window at (stride x + 1, stride y + 1) of the scaled image
+    corners = np.stack([xs, ys, xs, ys], axis=1) * _PNET_STRIDE + np.array([1, 1, _PNET_CELL, _PNET_CELL])
+    boxes = corners + reg[ys, xs] * (_PNET_CELL - 1)
+    return boxes / scale, prob[ys, xs]
+
+
+class MTCNN(nn.Module):
+    """The three MTCNN networks and the cascade that runs them.
+
+    State dict keys are those of the ``"mtcnn"`` weights entry: ``pnet.conv1.weight``
+    (3, 3, 3, 10) HWIO, ``pnet.prelu1.weight`` (10,), ..., ``onet.fc6_3.bias`` (2,).
+
+    Examples
+    --------
+    >>> detector = MTCNN.pretrained()                    # doctest: +SKIP
+    >>> faces = detector.detect(image)                   # doctest: +SKIP
+    """
+
+    def __init__(self, dtype=None, rng=None):
+        super().__init__()
+        self.pnet, self.rnet, self.onet = PNet(dtype, rng), RNet(dtype, rng), ONet(dtype, rng)
+
+    @classmethod
+    def pretrained(cls):
+        """The networks with mtcnn 1.0.0's weights (``cnnkit weights fetch mtcnn`` first)."""
+        from cnnkit import weights
+
+        model = cls()
+        model.load_state_dict(weights.load("mtcnn"))
+        return model.eval()
+
+    def _run(self, net, crops):
+        """Run R-Net or O-Net on crops in chunks; each output as a NumPy array."""
+        outputs = []
+        with no_grad():
+            for start in range(0, len(crops), _CHUNK):
+                outputs.append([o.data for o in net(crops[start:start + _CHUNK])])
+        return [np.concatenate(parts) for parts in zip(*outputs)]
+
+    def propose(self, image, min_size=20, threshold=0.6, factor=0.709):
+        """Stage 1: P-Net over the image pyramid.
+
+        Parameters
+        ----------
+        image : ndarray of float32, shape (H, W, 3)
+            Normalised pixels ``(x - 127.5) / 128``.
+        min_size, factor : see :func:`image_pyramid_scales`
+        threshold : float
+            Face probability above which a window is kept.
+
+        Returns
+        -------
+        boxes : ndarray, shape (K, 4)
+            Regressed, then squared; image pixels ``(x1, y1, x2, y2)``.
+        scores : ndarray, shape (K,)
+        """
+        H, W = image.shape[:2]
+        all_boxes, all_scores = [np.zeros((0, 4))], [np.zeros(0)]
+        for scale in image_pyramid_scales(H, W, min_size, factor):
+            scaled = area_resize(image, int(math.ceil(H * scale)), int(math.ceil(W * scale)))
+            with no_grad():
+                reg, prob = self.pnet(scaled[None])
+            boxes, scores = _proposals(reg.data[0], prob.data[0], scale, threshold)
+            keep = nms(boxes, scores, _NMS_PNET_SCALE) if len(boxes) else np.zeros(0, dtype=np.int64)
+            all_boxes.append(boxes[keep])
+            all_scores.append(scores[keep])
+        boxes, scores = np.concatenate(all_boxes), np.concatenate(all_scores)
+        keep = nms(boxes, scores, _NMS_PNET) if len(boxes) else np.zeros(0, dtype=np.int64)
+        return _square(boxes[keep]), scores[keep]
+
+    def refine(self, image, boxes, threshold=0.7):
+        """Stage 2: R-Net on 24x24 crops of ``boxes``; returns regressed, squared boxes (K, 4) and scores (K,)."""
+        if not len(boxes):
+            return boxes, np.zeros(0)
+        offsets, scores = self._run(self.rnet, crop_and_resize(image, boxes, 24))
+        boxes = _regress(boxes, offsets)
+        kept = scores > threshold
+        boxes, scores = boxes[kept], scores[kept]
+        keep = nms(boxes, scores, _NMS_RNET) if len(boxes) else np.zeros(0, dtype=np.int64)
+        return _square(boxes[keep]), scores[keep]
+
+    def output(self, image, boxes, threshold=0.7):
+        """Stage 3: O-Net on 48x48 crops; returns boxes (K, 4), scores (K,) and landmarks (K, 5, 2)."""
+        if not len(boxes):
+            return boxes, np.zeros(0), np.zeros((0, 5, 2))
+        offsets, points, scores = self._run(self.onet, crop_and_resize(image, boxes, 48))
+        sides = np.stack([boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1], axis=1)  # (K, 2)
+        # (K, 10) = (x1..x5, y1..y5) fractions of the crop -> (K, 5, 2) pixels; mtcnn's "- 1"
+        landmarks = points.reshape(-1, 2, 5).transpose(0, 2, 1) * sides[:, None, :] + boxes[:, None, :2] - 1
+        boxes = _regress(boxes, offsets)
+        kept = scores > threshold
+        boxes, scores, landmarks = boxes[kept], scores[kept], landmarks[kept]
+        keep = _nms_min(boxes, scores, _NMS_ONET)
+        return boxes[keep], scores[keep], landmarks[keep]
+
+    def detect(self, image, min_size=20, thresholds=(0.6, 0.7, 0.7), factor=0.709):
+        """Faces in an RGB image; see :func:`detect_faces`."""
+        image = _check_image(image)
+        if len(thresholds) != 3:
+            raise ValueError(f"thresholds must be three probabilities (P-Net, R-Net, O-Net), got {thresholds!r}")
+        H, W = image.shape[:2]
+        normalised = (image.astype(np.float32) - np.float32(127.5)) / np.float32(128)
+        boxes, _ = self.propose(normalised, min_size, thresholds[0], factor)
+        boxes, _ = self.refine(normalised, boxes, thresholds[1])
+        boxes, scores, landmarks = self.output(normalised, boxes, thresholds[2])
+        boxes = np.clip(boxes, 0, [W - 1, H - 1, W - 1, H - 1])
+        return [{"box": tuple(float(v) for v in box), "score": float(score), "landmarks": points.astype(np.float64)}
+                for box, score, points in zip(boxes, scores, landmarks)]
+
+
+def _check_image(image):
+    """``image`` as an RGB uint8 array (H, W, 3), or a ValueError naming what it is."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"detect_faces needs an RGB uint8 image of shape (H, W, 3), got shape {image.shape} and "
+                         f"dtype {image.dtype}")
+    return image
+
+
+_detector = None
+
+
+def default_detector():
+    """The pretrained :class:`MTCNN`, loaded from the weights cache on first call."""
+    global _detector
+    if _detector is None:
+        _detector = MTCNN.pretrained()
+    return _detector
+
+
+def detect_faces(image, min_size=20, thresholds=(0.6, 0.7, 0.7), factor=0.709, detector=None):
+    """Find faces and their 5 landmarks with MTCNN.
+
+    Parameters
+    ----------
+    image : ndarray of uint8, shape (H, W, 3)
+        RGB pixels.
+    min_size : float, default 20
+        Smallest face side to look for, in pixels.
+    thresholds : (float, float, float), default (0.6, 0.7, 0.7)
+        Face probability each of P-Net, R-Net and O-Net must exceed.
+    factor : float, default 0.709
+        Scale ratio between pyramid levels.
+    detector : MTCNN, optional
+        The pretrained networks by default.
+
+    Returns
+    -------
+    list of dict, by descending score
+        ``"box"``: ``(x1, y1, x2, y2)`` floats in pixels, clipped to the image;
+        ``"score"``: O-Net's face probability; ``"landmarks"``: ndarray (5, 2) of
+        (x, y): the eye on the image's left, the eye on the image's right, the nose
+        tip, the mouth corner on the image's left, the one on the image's right.
+        Empty when no face is found.
+    """
+    return (detector or default_detector()).detect(image, min_size, thresholds, factor)
+
+
+def dlib_landmarks(landmarks):
+    """dlib 5-point landmarks that align a face as MTCNN's 5 points do.
+
+    The least-squares similarity transform from :data:`MTCNN_TEMPLATE` to the 5
+    MTCNN points, applied to dlib's own template: handing the result to
+    :func:`cnnkit.face.align.align_face` gives the chip that fitting MTCNN's points
+    to their template positions would give.
+
+    Parameters
+    ----------
+    landmarks : array_like, shape (5, 2)
+        MTCNN's points (x, y) in its order (see :func:`detect_faces`).
+
+    Returns
+    -------
+    ndarray of float64, shape (5, 2)
+        In dlib's ``shape_predictor_5_face_landmarks`` order.
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.shape != (5, 2):
+        raise ValueError(f"dlib_landmarks: MTCNN landmarks must be (5, 2), got shape {landmarks.shape}")
+    A, t = similarity_transform(MTCNN_TEMPLATE, landmarks)
+    return FIVE_POINT_TEMPLATE @ A.T + t

@@ -1,0 +1,120 @@
+"""``cnnkit face detect | verify | enroll | identify | train`` with stand-in networks (no weights needed)."""
+import importlib
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnkit.cli import main
+from cnnkit.face.mtcnn import MTCNN_TEMPLATE
+
+# the modules themselves: cnnkit.face re-exports a function called embed
+EMBED, MTCNN, SIAMESE = (importlib.import_module(f"cnnkit.face.{name}") for name in ("embed", "mtcnn", "siamese"))
+
+
+def mtcnn_points(x, y, side=100):
+    """MTCNN landmarks of a face whose template square has its corner at (x, y)."""
+    return (0.25 + MTCNN_TEMPLATE) / 1.5 * side + [x, y]
+
+
+class TwoFaces:
+    """Stand-in detector: one face on the left half of any image wider than 300 pixels, one on the right."""
+
+    def detect(self, image, min_size=20, thresholds=(0.6, 0.7, 0.7), factor=0.709):
+        if image.shape[1] < 300:
+            return []
+        return [{"box": (x + 10.0, 20.0, x + 90.0, 120.0), "score": score, "landmarks": mtcnn_points(x, 20)}
+                for x, score in ((20, 0.99), (220, 0.95))]
+
+
+class ColourNet:
+    """Stand-in for dlib's ResNet: the descriptor is the chip's mean colour / 100 in 128 dims."""
+
+    def embed_chips(self, chips):
+        chips = np.asarray(chips)
+        out = np.zeros(chips.shape[:-3] + (128,), dtype=np.float32)
+        out[..., :3] = chips.reshape(chips.shape[:-3] + (-1, 3)).mean(axis=-2) / 100
+        return out
+
+
+@pytest.fixture(autouse=True)
+def stand_ins(monkeypatch):
+    monkeypatch.setattr(MTCNN, "_detector", TwoFaces())
+    monkeypatch.setattr(EMBED, "_network", ColourNet())
+
+
+def photo(path, left, right, width=400):
+    """A picture whose left and right halves are two flat colours, saved to ``path``."""
+    image = np.zeros((160, width, 3), dtype=np.uint8)
+    image[:, :width // 2], image[:, width // 2:] = left, right
+    Image.fromarray(image).save(path)
+    return str(path)
+
+
+def test_detect_prints_every_face_as_json_and_draws_them(tmp_path, capsys):
+    out = tmp_path / "faces.png"
+    assert main(["face", "detect", photo(tmp_path / "a.png", (200, 0, 0), (0, 0, 200)), "-o", str(out)]) == 0
+    faces = json.loads(capsys.readouterr().out)
+    assert [face["score"] for face in faces] == [0.99, 0.95]
+    assert len(faces[0]["landmarks"]) == 5 and faces[1]["box"] == [230.0, 20.0, 310.0, 120.0]
+    assert Image.open(out).size == (400, 160)
+
+
+def test_detect_on_a_picture_without_faces_says_so(tmp_path, capsys):
+    assert main(["face", "detect", photo(tmp_path / "small.png", 0, 0, width=200)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [] and "no face found" in captured.err
+
+
+def test_verify_prints_the_distance_and_the_verdict(tmp_path, capsys):
+    a = photo(tmp_path / "a.png", (100, 0, 0), (0, 0, 0))
+    b = photo(tmp_path / "b.png", (100, 30, 0), (0, 0, 0))
+    assert main(["face", "verify", a, b]) == 0
+    assert "distance 0.3000: same person" in capsys.readouterr().out
+    assert main(["face", "verify", a, b, "--threshold", "0.2"]) == 0
+    assert "different people" in capsys.readouterr().out
+
+
+def test_verify_names_the_picture_without_a_face(tmp_path, capsys):
+    empty = photo(tmp_path / "empty.png", 0, 0, width=200)
+    assert main(["face", "verify", photo(tmp_path / "a.png", 0, 0), empty]) == 1
+    error = capsys.readouterr().err
+    assert "empty.png" in error and "no face found" in error
+
+
+def test_identify_names_every_face_of_a_group_photo(tmp_path, capsys):
+    db = str(tmp_path / "db")
+    assert main(["face", "enroll", "red", photo(tmp_path / "r.png", (200, 0, 0), 0), "--db", db]) == 0
+    assert main(["face", "enroll", "blue", photo(tmp_path / "b.png", (0, 0, 200), 0), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["face", "identify", photo(tmp_path / "group.png", (200, 0, 0), (0, 0, 200)), "--db", db]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "red (distance 0.000)" in lines[0] and "blue (distance 0.000)" in lines[1]
+
+
+def test_identify_calls_a_stranger_unknown(tmp_path, capsys):
+    db = str(tmp_path / "db")
+    assert main(["face", "enroll", "red", photo(tmp_path / "r.png", (200, 0, 0), 0), "--db", db]) == 0
+    assert main(["face", "identify", photo(tmp_path / "g.png", (0, 200, 0), (200, 0, 0)), "--db", db]) == 0
+    lines = capsys.readouterr().out.splitlines()[-2:]
+    assert "unknown" in lines[0] and "red" in lines[1]
+
+
+def test_identify_with_an_empty_database_says_so(tmp_path, capsys):
+    assert main(["face", "identify", photo(tmp_path / "a.png", 0, 0), "--db", str(tmp_path / "none")]) == 1
+    assert "empty" in capsys.readouterr().err
+
+
+def test_train_calls_the_siamese_training_and_reports_unseen_people(tmp_path, monkeypatch, capsys):
+    calls = {}
+
+    def train_att(root, epochs, out, seed):
+        calls.update(root=root, epochs=epochs, out=out, seed=seed)
+        return None, {"eval_people": list(range(10)), "verification_accuracy": 0.93, "one_shot_accuracy": 0.85}
+
+    monkeypatch.setattr(SIAMESE, "train_att", train_att)
+    out = str(tmp_path / "w.safetensors")
+    assert main(["face", "train", "--epochs", "2", "-o", out]) == 0
+    assert calls == {"root": None, "epochs": 2, "out": out, "seed": 0}
+    assert "verification 93.0%, one-shot identification 85.0%" in capsys.readouterr().out
