@@ -10,11 +10,9 @@ __all__ = ["as_float_image", "to_uint8", "load_image", "save_image", "resize_ima
 
 
 def _pil():
-    """The PIL.Image module, with an install hint when Pillow is missing."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("reading and writing pictures needs Pillow: pip install 'cnnkit[viz]'") from None
+    """The PIL.Image module, imported on first use."""
+    from PIL import Image
+
     return Image
 
 
