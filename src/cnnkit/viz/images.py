@@ -149,12 +149,9 @@ def sample_photos():
     dict of str -> ndarray, shape (H, W, 3)
         astronaut, chelsea, coffee, rocket, immunohistochemistry, hubble_deep_field, china, flower.
     """
-    try:
-        import skimage.data
-        from sklearn.datasets import load_sample_image
-    except ImportError:
-        raise ImportError("the sample photographs come with scikit-image and scikit-learn: "
-                          "pip install scikit-image scikit-learn") from None
+    import skimage.data
+    from sklearn.datasets import load_sample_image
+
     photos = {name: getattr(skimage.data, name)() for name in
               ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")}
     photos.update({name: load_sample_image(f"{name}.jpg") for name in ("china", "flower")})
