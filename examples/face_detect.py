@@ -60,7 +60,7 @@ def main():
         eyes = np.stack([dlib_points[2:4].mean(axis=0), dlib_points[0:2].mean(axis=0)])
         eye_error = np.linalg.norm(face["landmarks"][:2] - eyes, axis=1).max() / eye_gap
         people.append(row["file"].split("/")[0])
-        ours.append(embed(image, with_dlib_landmarks(face)))
+        ours.append(embed(image, with_dlib_landmarks(face, image)))
         reference.append(embed(image, dlib_points))
         gaps.append(face_distance(ours[-1], reference[-1]))
         ious.append(iou(face["box"], box))

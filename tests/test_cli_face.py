@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from cnnkit.cli import main
+from cnnkit.face.align import FIVE_POINT_TEMPLATE
 from cnnkit.face.mtcnn import MTCNN_TEMPLATE
 
 # the modules themselves: cnnkit.face re-exports a function called embed
@@ -38,10 +39,19 @@ class ColourNet:
         return out
 
 
+class TemplatePredictor:
+    """Stand-in for dlib's shape predictor: the chip template's 5 points spread over the box."""
+
+    def predict(self, image, box):
+        left, top, right, bottom = box
+        return (0.25 + FIVE_POINT_TEMPLATE) / 1.5 * [right - left, bottom - top] + [left, top]
+
+
 @pytest.fixture(autouse=True)
 def stand_ins(monkeypatch):
     monkeypatch.setattr(MTCNN, "_detector", TwoFaces())
     monkeypatch.setattr(EMBED, "_network", ColourNet())
+    monkeypatch.setattr(EMBED, "_predictor", TemplatePredictor())
 
 
 def photo(path, left, right, width=400):

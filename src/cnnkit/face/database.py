@@ -169,6 +169,6 @@ class FaceDatabase:
             descending score; empty when there is no face.
         """
         results = []
-        for face in map(with_dlib_landmarks, detect_faces(image, detector=detector)):
+        for face in (with_dlib_landmarks(f, image) for f in detect_faces(image, detector=detector)):
             results.append((face, *self.nearest(embed(image, face, self.network))))
         return results

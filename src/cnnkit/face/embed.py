@@ -1,19 +1,28 @@
 """Face descriptors with dlib's pretrained ResNet: embed a chip, embed a face in a photo, verify two faces.
 
-Faces are found by MTCNN (:mod:`cnnkit.face.mtcnn`) when no landmarks are given.
-The network is loaded once, on first use, from the ``"dlib-face-resnet"`` entry of
-:mod:`cnnkit.weights` (fetch it with ``cnnkit weights fetch dlib-face-resnet``);
-every function also takes an explicit ``network``.
+Faces are found by MTCNN (:mod:`cnnkit.face.mtcnn`) when no landmarks are given, and
+aligned as dlib aligns them: on the landmarks of dlib's 5-point shape predictor
+(:mod:`cnnkit.face.landmarks`, weights ``"dlib-shape-predictor-5"``), run from a dlib-like
+box derived from MTCNN's box. On the named_faces photos this puts descriptors 0.02-0.09
+from dlib's own pipeline (dlib's own descriptors move as much when its box moves by 2%),
+against 0.12-0.21 when aligning on MTCNN's 5 points mapped to dlib's template.
+The networks are loaded once, on first use, from :mod:`cnnkit.weights` (fetch them with
+``cnnkit weights fetch dlib-face-resnet`` and ``... dlib-shape-predictor-5``); every
+function also takes an explicit ``network``.
 """
+
 import numpy as np
 
 from cnnkit.face.align import align_face
 from cnnkit.face.dlib_resnet import SAME_PERSON_DISTANCE, DlibFaceResNet
-from cnnkit.face.mtcnn import detect_faces, dlib_landmarks
+from cnnkit.face.landmarks import ShapePredictor, dlib_box_from_mtcnn
+from cnnkit.face.mtcnn import detect_faces
 
-__all__ = ["default_network", "embed_chip", "embed", "face_distance", "verify", "detect_face", "with_dlib_landmarks"]
+__all__ = ["default_network", "default_predictor", "embed_chip", "embed", "face_distance", "verify", "detect_face",
+           "with_dlib_landmarks"]
 
 _network = None
+_predictor = None
 
 
 def default_network():
@@ -22,6 +31,14 @@ def default_network():
     if _network is None:
         _network = DlibFaceResNet.pretrained()
     return _network
+
+
+def default_predictor():
+    """dlib's 5-point :class:`ShapePredictor`, loaded from the weights cache on first call."""
+    global _predictor
+    if _predictor is None:
+        _predictor = ShapePredictor.pretrained()
+    return _predictor
 
 
 def embed_chip(chip, network=None):
@@ -46,8 +63,8 @@ def embed_chip(chip, network=None):
 def detect_face(image, detector=None):
     """The largest face MTCNN finds in ``image`` (a record of :func:`cnnkit.face.mtcnn.detect_faces`).
 
-    The record gains ``"dlib_landmarks"``: the (5, 2) points in dlib's order that align
-    the face as MTCNN's landmarks do (:func:`cnnkit.face.mtcnn.dlib_landmarks`).
+    The record gains ``"dlib_landmarks"``, the (5, 2) points in dlib's order that
+    :func:`embed` aligns on, and ``"dlib_box"`` (see :func:`with_dlib_landmarks`).
     Raises a ValueError when the image holds no face.
     """
     faces = detect_faces(image, detector=detector)
@@ -55,12 +72,25 @@ def detect_face(image, detector=None):
         raise ValueError(f"no face found in the image ({image.shape[1]}x{image.shape[0]}); pass the face's "
                          f"landmarks to skip detection")
     return with_dlib_landmarks(max(faces, key=lambda f: ((f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]),
-                                                         f["score"])))
+                                                         f["score"])), image)
 
 
-def with_dlib_landmarks(face):
-    """A detection record with ``"dlib_landmarks"`` added: what :func:`embed` aligns on."""
-    return {**face, "dlib_landmarks": dlib_landmarks(face["landmarks"])}
+def with_dlib_landmarks(face, image, predictor=None):
+    """An MTCNN detection record with ``"dlib_landmarks"`` added: what :func:`embed` aligns on.
+
+    Parameters
+    ----------
+    face : dict
+        A record of :func:`cnnkit.face.mtcnn.detect_faces` (``"box"``, ``"landmarks"``).
+    image : ndarray of uint8, shape (H, W, 3)
+        The photo the face was found in. The landmarks are those of dlib's 5-point
+        shape predictor run on it from :func:`cnnkit.face.landmarks.dlib_box_from_mtcnn`
+        (also stored as ``"dlib_box"``).
+    predictor : ShapePredictor, optional
+        :func:`default_predictor` by default.
+    """
+    box = dlib_box_from_mtcnn(face["box"])
+    return {**face, "dlib_landmarks": (predictor or default_predictor()).predict(image, box), "dlib_box": box}
 
 
 def _landmarks(face):

