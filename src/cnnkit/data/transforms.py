@@ -152,7 +152,23 @@ class RandomCrop:
         return out[0] if single else out
 
 
-class RandomRotation:
+class _RandomLinearMap:
+    """Base of the transforms that map each image about its centre by a 2x2 matrix of a random angle.
+
+    Subclasses define ``_matrices(theta)``: the (N, 2, 2) inverse maps for angles (N,) in radians.
+    """
+
+    def __init__(self, degrees, rng):
+        self.degrees, self.rng = degrees, np.random.default_rng(rng)
+
+    def __call__(self, images):
+        batch, single = _as_batch(images)
+        theta = np.deg2rad(self.rng.uniform(*self.degrees, size=len(batch)))
+        out = _inverse_map(batch, self._matrices(theta))
+        return out[0] if single else out
+
+
+class RandomRotation(_RandomLinearMap):
     """Rotate each image about its centre by a random angle, counter-clockwise for positive angles.
 
     Inverse mapping with bilinear sampling; pixels from outside become 0.
@@ -165,19 +181,16 @@ class RandomRotation:
     """
 
     def __init__(self, degrees, rng=None):
-        self.degrees, self.rng = _angle_range(degrees, "degrees"), np.random.default_rng(rng)
+        super().__init__(_angle_range(degrees, "degrees"), rng)
 
-    def __call__(self, images):
-        batch, single = _as_batch(images)
-        theta = np.deg2rad(self.rng.uniform(*self.degrees, size=len(batch)))
+    def _matrices(self, theta):
+        """Rotations by ``theta`` (N,): (N, 2, 2)."""
         cos, sin = np.cos(theta), np.sin(theta)
         # the source of output offset (u, v) is the offset rotated back by theta
-        matrices = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], 1)  # (N, 2, 2)
-        out = _inverse_map(batch, matrices)
-        return out[0] if single else out
+        return np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], 1)
 
 
-class RandomShear:
+class RandomShear(_RandomLinearMap):
     """Shear each image horizontally by a random angle: row ``u`` below the centre shifts right by ``u tan(angle)``.
 
     Inverse mapping with bilinear sampling; pixels from outside become 0.
@@ -193,15 +206,13 @@ class RandomShear:
         low, high = _angle_range(degrees, "degrees")
         if max(abs(low), abs(high)) >= 90:
             raise ValueError(f"shear angles must be within (-90, 90) degrees, got {degrees}")
-        self.degrees, self.rng = (low, high), np.random.default_rng(rng)
+        super().__init__((low, high), rng)
 
-    def __call__(self, images):
-        batch, single = _as_batch(images)
-        shear = np.tan(np.deg2rad(self.rng.uniform(*self.degrees, size=len(batch))))
+    def _matrices(self, theta):
+        """Horizontal shears by ``theta`` (N,): (N, 2, 2)."""
+        shear = np.tan(theta)
         ones, zeros = np.ones_like(shear), np.zeros_like(shear)
-        matrices = np.stack([np.stack([ones, zeros], -1), np.stack([-shear, ones], -1)], 1)  # (N, 2, 2)
-        out = _inverse_map(batch, matrices)
-        return out[0] if single else out
+        return np.stack([np.stack([ones, zeros], -1), np.stack([-shear, ones], -1)], 1)
 
 
 class ColorShift:

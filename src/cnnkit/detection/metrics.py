@@ -171,10 +171,8 @@ def coco_map(detections, ground_truth, max_detections=100):
 
     Parameters
     ----------
-    detections : sequence of dict
-        ``{"image", "class", "score", "box"}``, box ``(x1, y1, x2, y2)``.
-    ground_truth : sequence of dict
-        ``{"image", "class", "box"}``.
+    detections, ground_truth : sequence of dict
+        As for :func:`mean_average_precision`.
     max_detections : int, default 100
         Per image and class, the highest-scoring ones.
 

@@ -13,10 +13,11 @@ of each computing layer from the input outwards. Only the record versions found 
 dlib's released face models are accepted; anything else is refused with the byte
 offset where it was found.
 """
-import math
 import os
 
 import numpy as np
+
+from cnnkit.io.dlib_serialize import DlibReader
 
 __all__ = ["load_dlib_dnn", "FACE_RECOGNITION_RESNET_V1"]
 
@@ -44,99 +45,11 @@ FACE_RECOGNITION_RESNET_V1 = (
 _RECORD_NAMES = {"con": "con_4", "affine": "affine_", "relu": "relu_", "add_prev": "add_prev_",
                  "max_pool": "max_pool_2", "avg_pool": "avg_pool_2", "fc": "fc_2"}
 _INPUT_NAME = "input_rgb_image_sized"
-# float_details stores these exponents for the special values.
-_SPECIAL_EXPONENTS = {32000: math.inf, 32001: -math.inf, 32002: math.nan}
 
 
 def _kind(token):
     """Strip the tag number: ``"tag2"`` -> ``"tag"``, ``"add_prev1"`` -> ``"add_prev"``."""
     return token.rstrip("0123456789")
-
-
-class _Reader:
-    """A cursor over the file's bytes whose errors name the byte offset and what was expected."""
-
-    def __init__(self, data, source):
-        self.data = memoryview(data)
-        self.source = source
-        self.pos = 0
-
-    def fail(self, what, problem, at=None):
-        raise ValueError(f"{self.source}: at byte {self.pos if at is None else at}: expected {what}, {problem}")
-
-    def take(self, n, what):
-        if self.pos + n > len(self.data):
-            self.fail(what, f"but the file ends after {len(self.data) - self.pos} more bytes "
-                            f"(total {len(self.data)}; truncated?)")
-        chunk = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return chunk
-
-    def int(self, what):
-        start = self.pos
-        control = self.take(1, what)[0]
-        size = control & 0x0F
-        if control & 0x70 or not 1 <= size <= 8:
-            self.fail(what, f"found control byte 0x{control:02x}, which starts no dlib integer", at=start)
-        value = int.from_bytes(self.take(size, what), "little")
-        return -value if control & 0x80 else value
-
-    def expect_int(self, what, allowed):
-        start = self.pos
-        value = self.int(what)
-        if value not in allowed:
-            self.fail(f"{what} in {sorted(allowed)}", f"found {value}", at=start)
-        return value
-
-    def bool(self, what):
-        start = self.pos
-        byte = bytes(self.take(1, what))
-        if byte not in (b"0", b"1"):
-            self.fail(what, f"found byte {byte!r} instead of '0' or '1'", at=start)
-        return byte == b"1"
-
-    def string(self, what):
-        start = self.pos
-        n = self.int(what)
-        if n < 0:
-            self.fail(what, f"found a negative string length {n}", at=start)
-        try:
-            return bytes(self.take(n, what)).decode("ascii")
-        except UnicodeDecodeError:
-            self.fail(what, "found a non-ASCII string", at=start)
-
-    def record_name(self, what, expected):
-        start = self.pos
-        name = self.string(f"the name {expected!r} of {what}")
-        if name != expected:
-            self.fail(f"the name {expected!r} of {what}", f"found {name!r} (another layer or an unsupported "
-                                                          f"version: does the file match the template?)", at=start)
-
-    def float(self, what):
-        start = self.pos
-        if self.pos < len(self.data) and self.data[self.pos] & 0x70:
-            self.fail(what, "found dlib's old text float format, which is not supported", at=start)
-        mantissa = self.int(f"the mantissa of {what}")
-        exponent = self.int(f"the exponent of {what}")
-        if exponent in _SPECIAL_EXPONENTS:
-            return _SPECIAL_EXPONENTS[exponent]
-        return math.ldexp(mantissa, exponent)
-
-    def shape(self, what, version):
-        self.expect_int(f"the version of {what}", {version})
-        return tuple(self.int(f"dimension {axis} of {what}") for axis in "nkrc")
-
-    def tensor(self, what):
-        start = self.pos
-        shape = self.shape(what, 2)
-        if min(shape) < 0:
-            self.fail(what, f"found a negative shape {shape}", at=start)
-        count = math.prod(shape)
-        raw = self.take(4 * count, f"{count} float32 values of {what} with shape {shape}")
-        return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
-
-    def floats(self, n, what):
-        return [self.float(f"{what} {i}") for i in range(n)]
 
 
 def _con(r, name):
@@ -146,8 +59,8 @@ def _con(r, name):
     params = r.tensor(f"the parameters of {what}")
     filters, kh, kw, sy, sx, py, px = (r.int(f"{field} of {what}") for field in
                                        ("num_filters", "nr", "nc", "stride_y", "stride_x", "padding_y", "padding_x"))
-    weight_shape = r.shape(f"the filter shape of {what}", 1)
-    bias_shape = r.shape(f"the bias shape of {what}", 1)
+    weight_shape = r.tensor_shape(f"the filter shape of {what}", 1)
+    bias_shape = r.tensor_shape(f"the bias shape of {what}", 1)
     r.floats(4, f"the learning-rate and weight-decay multipliers of {what}")
     out_c, in_c = weight_shape[0], weight_shape[1]
     if weight_shape[2:] != (kh, kw) or out_c != filters or bias_shape != (1, filters, 1, 1) \
@@ -169,9 +82,9 @@ def _affine(r, name):
     what = f"the affine layer {name}"
     start = r.pos
     params = r.tensor(f"the parameters of {what}")
-    gamma_shape = r.shape(f"the gamma shape of {what}", 1)
-    r.shape(f"the beta shape of {what}", 1)
-    r.expect_int(f"the mode of {what} (0 = per channel)", {0})
+    gamma_shape = r.tensor_shape(f"the gamma shape of {what}", 1)
+    r.tensor_shape(f"the beta shape of {what}", 1)
+    r.count(f"the mode of {what} (0 = per channel)", {0})
     channels = gamma_shape[1]
     if gamma_shape != (1, channels, 1, 1) or params.size != 2 * channels:
         r.fail(f"consistent shapes for {what}", f"found gamma shape {gamma_shape} and {params.size} "
@@ -195,9 +108,9 @@ def _fc(r, name):
     outputs = r.int(f"num_outputs of {what}")
     inputs = r.int(f"num_inputs of {what}")
     params = r.tensor(f"the parameters of {what}")
-    r.shape(f"the weight shape of {what}", 1)
-    r.shape(f"the bias shape of {what}", 1)
-    bias_mode = r.expect_int(f"the bias mode of {what} (0 = bias, 1 = none)", {0, 1})
+    r.tensor_shape(f"the weight shape of {what}", 1)
+    r.tensor_shape(f"the bias shape of {what}", 1)
+    bias_mode = r.count(f"the bias mode of {what} (0 = bias, 1 = none)", {0, 1})
     r.floats(4, f"the learning-rate and weight-decay multipliers of {what}")
     has_bias = bias_mode == 0
     if params.size != (inputs + has_bias) * outputs:
@@ -250,10 +163,10 @@ def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
         raise ValueError(f"bad layer template: unknown kinds {unknown}, or it is empty or starts with a "
                          f"tag/skip ({list(layers)[:3]}...)")
     with open(path, "rb") as f:
-        r = _Reader(f.read(), os.path.basename(os.fspath(path)))
+        r = DlibReader(f.read(), os.path.basename(os.fspath(path)))
 
-    r.expect_int("the loss layer version", {1})
-    r.record_name("the loss layer", "loss_metric_2")
+    r.count("the loss layer version", {1})
+    r.name("the loss layer", "loss_metric_2")
     loss = {"type": "loss_metric", "margin": r.float("the loss margin"),
             "dist_thresh": r.float("the loss distance threshold")}
 
@@ -262,11 +175,11 @@ def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
         kind = kinds[index]
         what = f"the version of layer {index} ({layers[index]}), counted from the input"
         if kind in ("tag", "skip"):
-            versions[index] = r.expect_int(what, {1})
+            versions[index] = r.count(what, {1})
         else:
-            versions[index] = r.expect_int(what, {2, 3} if index == 0 else {1, 2})
+            versions[index] = r.count(what, {2, 3} if index == 0 else {1, 2})
 
-    r.record_name("the input layer", _INPUT_NAME)
+    r.name("the input layer", _INPUT_NAME)
     red, green, blue = r.floats(3, "the input layer's channel means")
     rows, cols = r.int("the input rows"), r.int("the input columns")
     net_input = {"avg_red": red, "avg_green": green, "avg_blue": blue, "rows": rows, "cols": cols}
@@ -277,16 +190,16 @@ def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
             infos.append({"type": kind, "id": int(token[len(kind):])} if token != kind else {"type": kind})
             if kind in ("tag", "skip"):
                 continue
-            r.record_name(f"layer {index} ({token})", _RECORD_NAMES[kind])
+            r.name(f"layer {index} ({token})", _RECORD_NAMES[kind])
         elif kind in ("con", "affine"):
             counts[kind] += 1
             name = f"{'conv' if kind == 'con' else 'affine'}{counts[kind]}"
-            r.record_name(f"layer {index} ({name})", _RECORD_NAMES[kind])
+            r.name(f"layer {index} ({name})", _RECORD_NAMES[kind])
             tensors, info = (_con if kind == "con" else _affine)(r, name)
             state.update(tensors)
             infos.append(info)
         else:
-            r.record_name(f"layer {index} ({token})", _RECORD_NAMES[kind])
+            r.name(f"layer {index} ({token})", _RECORD_NAMES[kind])
             tensors, info = _fc(r, "fc") if kind == "fc" else _pool(r, kind)
             state.update(tensors)
             infos.append(info)
@@ -301,8 +214,7 @@ def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
         elif versions[index] == 2:
             r.tensor(f"the params_grad of layer {index} ({token})")
 
-    if r.pos != len(r.data):
-        r.fail("the end of the file", f"found {len(r.data) - r.pos} more bytes")
+    r.expect_end()
     info = {"input": net_input, "loss": loss, "layers": infos,
             "num_floats": sum(int(a.size) for a in state.values()), "num_bytes": r.pos}
     return state, info

@@ -18,76 +18,18 @@ A from-scratch reader of what dlib's ``serialize(const shape_predictor&)``
   offset (x, y) from that point, in the initial shape's normalised frame.
 
 Every primitive of this file is a dlib integer (floats are a mantissa and an exponent),
-so the reader is one cursor over integers. Trees must be complete binary trees of one
+so it is read with the integer, float and column primitives of
+:class:`cnnkit.io.dlib_serialize.DlibReader`. Trees must be complete binary trees of one
 depth, and every cascade must sample the same number of pixels, as in dlib's released
 models; anything else is refused with the byte offset where it was found.
 """
-import math
 import os
 
 import numpy as np
 
+from cnnkit.io.dlib_serialize import DlibReader
+
 __all__ = ["load_dlib_shape_predictor"]
-
-# float_details stores these exponents for the special values.
-_SPECIAL_EXPONENTS = {32000: math.inf, 32001: -math.inf, 32002: math.nan}
-
-
-class _Reader:
-    """A cursor over dlib integers whose errors name the byte offset and what was expected."""
-
-    def __init__(self, data, source):
-        self.data = bytes(data)
-        self.source = source
-        self.pos = 0
-
-    def fail(self, what, problem, at=None):
-        raise ValueError(f"{self.source}: at byte {self.pos if at is None else at}: expected {what}, {problem}")
-
-    def int(self, what):
-        data, pos = self.data, self.pos
-        if pos >= len(data):
-            self.fail(what, f"but the file ends there (total {len(data)} bytes; truncated?)")
-        control = data[pos]
-        size = control & 0x0F
-        if control & 0x70 or not 1 <= size <= 8:
-            self.fail(what, f"found control byte 0x{control:02x}, which starts no dlib integer")
-        end = pos + 1 + size
-        if end > len(data):
-            self.fail(what, f"but the file ends after {len(data) - pos} more bytes (total {len(data)}; truncated?)")
-        self.pos = end
-        value = int.from_bytes(data[pos + 1:end], "little")
-        return -value if control & 0x80 else value
-
-    def count(self, what, allowed=None):
-        start = self.pos
-        value = self.int(what)
-        if value < 0 or (allowed is not None and value not in allowed):
-            self.fail(what if allowed is None else f"{what} in {sorted(allowed)}", f"found {value}", at=start)
-        return value
-
-    def float(self, what):
-        start = self.pos
-        mantissa = self.int(f"the mantissa of {what}")
-        exponent = self.int(f"the exponent of {what}")
-        if exponent in _SPECIAL_EXPONENTS:
-            return _SPECIAL_EXPONENTS[exponent]
-        if not -1100 < exponent < 1100:
-            self.fail(what, f"found the exponent {exponent}, which is no float", at=start)
-        return math.ldexp(mantissa, exponent)
-
-    def floats(self, n, what):
-        return [self.float(f"{what} {i}") for i in range(n)]
-
-    def column(self, size, what):
-        """A ``matrix<float,0,1>`` of ``size`` rows (any size when None): its values."""
-        start = self.pos
-        nr, nc = abs(self.int(f"the rows of {what}")), abs(self.int(f"the columns of {what}"))
-        if nc != 1 or (size is not None and nr != size):
-            self.fail(f"a column of {size if size is not None else 'some'} rows for {what}",
-                      f"found a {nr}x{nc} matrix", at=start)
-        return self.floats(nr, what)
-
 
 def _tree(r, what, num_parts):
     """One regression tree: (splits as [idx1, idx2], thresholds, leaves (L, num_parts * 2))."""
@@ -135,7 +77,7 @@ def load_dlib_shape_predictor(path):
         byte offset and what was expected.
     """
     with open(path, "rb") as f:
-        r = _Reader(f.read(), os.path.basename(os.fspath(path)))
+        r = DlibReader(f.read(), os.path.basename(os.fspath(path)))
     r.count("the shape_predictor version", {1})
     initial = r.column(None, "the initial shape")
     if not initial or len(initial) % 2:
@@ -164,8 +106,7 @@ def load_dlib_shape_predictor(path):
     # The pixel count is only known from anchor_idx, after the forests: split indices are checked here.
     if any(max(s) >= num_pixels for forest in forests for tree in forest for s in tree[0]):
         r.fail(f"split pixel indices below the {num_pixels} feature pixels of a cascade", "found larger ones")
-    if r.pos != len(r.data):
-        r.fail("the end of the file", f"found {len(r.data) - r.pos} more bytes")
+    r.expect_end()
 
     num_trees, num_splits = shapes.pop() if shapes else (0, 0)
     num_leaves = num_splits + 1

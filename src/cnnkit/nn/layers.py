@@ -37,6 +37,15 @@ def _as_tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _torch_default_init(weight, bias, rng):
+    """PyTorch's Conv2d/Linear initialisation: kaiming_uniform(a=sqrt(5)) weight, U(+-1/sqrt(fan_in)) bias."""
+    rng = resolve_rng(rng)
+    init.kaiming_uniform_(weight, a=math.sqrt(5), rng=rng)
+    if bias is not None:
+        bound = 1 / math.sqrt(init.calculate_fans(weight.shape)[0])
+        init.uniform_(bias, -bound, bound, rng)
+
+
 class Conv2d(Module):
     """2-D convolution over (N, H, W, C_in) images.
 
@@ -78,11 +87,7 @@ class Conv2d(Module):
 
     def reset_parameters(self, rng=None):
         """Draw the weights and bias again (PyTorch's default Conv2d initialisation)."""
-        rng = resolve_rng(rng)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
-        if self.bias is not None:
-            bound = 1 / math.sqrt(init.calculate_fans(self.weight.shape)[0])
-            init.uniform_(self.bias, -bound, bound, rng)
+        _torch_default_init(self.weight, self.bias, rng)
 
     def forward(self, x):
         x = _as_tensor(x)
@@ -129,11 +134,7 @@ class Linear(Module):
 
     def reset_parameters(self, rng=None):
         """Draw the weights and bias again (PyTorch's default Linear initialisation)."""
-        rng = resolve_rng(rng)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features)
-            init.uniform_(self.bias, -bound, bound, rng)
+        _torch_default_init(self.weight, self.bias, rng)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -142,7 +143,20 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """The window geometry of a pooling layer: ``kernel_size``, ``stride`` (``kernel_size`` by default), ``padding``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
     """Max pooling over (N, H, W, C).
 
     Parameters
@@ -161,10 +175,7 @@ class MaxPool2d(Module):
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
-        super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
+        super().__init__(kernel_size, stride, padding)
         self.ceil_mode = bool(ceil_mode)
 
     def forward(self, x):
@@ -191,11 +202,10 @@ class MaxPool2d(Module):
         return x
 
     def extra_repr(self):
-        text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-        return text + (", ceil_mode=True" if self.ceil_mode else "")
+        return super().extra_repr() + (", ceil_mode=True" if self.ceil_mode else "")
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Average pooling over (N, H, W, C).
 
     Parameters
@@ -208,17 +218,8 @@ class AvgPool2d(Module):
     Shapes: (N, H, W, C) -> (N, OH, OW, C).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class GlobalAvgPool2d(Module):

@@ -67,14 +67,8 @@ class AdamW(Adam):
 
     Parameters
     ----------
-    params : iterable of Tensor or of dict
-        The parameters (or parameter groups) to update.
-    lr : float, default 1e-3
-        The learning rate.
-    betas : (float, float), default (0.9, 0.999)
-        Decay rates of the first and second moment averages.
-    eps : float, default 1e-8
-        Added to the denominator for numerical stability.
+    params, lr, betas, eps
+        As for :class:`Adam`.
     weight_decay : float, default 1e-2
         The decoupled decay rate.
     """
