@@ -4,7 +4,7 @@ import importlib
 import sys
 
 # each module defines register(subparsers), whose subparsers set func=handler(args)
-COMMANDS = ("weights",)
+COMMANDS = ("weights", "train", "stylize", "edges", "visualize", "detect", "face")
 
 
 def main(argv=None):
