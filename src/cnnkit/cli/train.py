@@ -3,7 +3,7 @@
 ``cnnkit train`` with no arguments trains LeNet-5 on the 8x8 digits bundled with
 scikit-learn: the images are resized (bilinear) to the 32x32 LeNet-5 was
 designed for and standardised with the training set's mean and standard
-deviation; Adam (lr 2e-3) with cosine annealing, batch 32, 20 epochs, with
+deviation; Adam (lr 2e-3) with cosine annealing, batch 32, 40 epochs, with
 augmentation (random rotation of up to 10 degrees and a random shift of up to
 1/16 of the image). 28x28 datasets go to LeNet-5 unresized (``input_size=28``).
 """
@@ -25,7 +25,7 @@ def register(subparsers):
     p.add_argument("--model", default="lenet5", help="a model name (default lenet5)")
     p.add_argument("--data", default="digits",
                    help="digits, mnist5k, fashion-mnist or an image folder (default digits)")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate, annealed to 0 (default 2e-3)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
