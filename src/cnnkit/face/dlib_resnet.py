@@ -94,8 +94,7 @@ class DlibFaceResNet:
         ----------
         source : str or os.PathLike, optional
             A ``dlib_face_recognition_resnet_model_v1.dat`` file; by default the
-            ``"dlib-face-resnet"`` entry of :mod:`cnnkit.weights`, which must have
-            been fetched (``cnnkit weights fetch dlib-face-resnet``).
+            ``"dlib-face-resnet"`` entry of :mod:`cnnkit.weights` (fetched on first use).
         """
         if source is None:
             from cnnkit import weights

@@ -6,8 +6,8 @@ aligned as dlib aligns them: on the landmarks of dlib's 5-point shape predictor
 box derived from MTCNN's box. On the named_faces photos this puts descriptors 0.02-0.09
 from dlib's own pipeline (dlib's own descriptors move as much when its box moves by 2%),
 against 0.12-0.21 when aligning on MTCNN's 5 points mapped to dlib's template.
-The networks are loaded once, on first use, from :mod:`cnnkit.weights` (fetch them with
-``cnnkit weights fetch dlib-face-resnet`` and ``... dlib-shape-predictor-5``); every
+The networks are loaded once, on first use, from :mod:`cnnkit.weights` (fetched into the
+cache the first time, or ahead with ``cnnkit weights fetch dlib-face-resnet dlib-shape-predictor-5``); every
 function also takes an explicit ``network``.
 """
 

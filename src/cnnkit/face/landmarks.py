@@ -96,8 +96,7 @@ class ShapePredictor:
         ----------
         source : str or os.PathLike, optional
             A ``shape_predictor_5_face_landmarks.dat`` file; by default the
-            ``"dlib-shape-predictor-5"`` entry of :mod:`cnnkit.weights`, which must have
-            been fetched (``cnnkit weights fetch dlib-shape-predictor-5``).
+            ``"dlib-shape-predictor-5"`` entry of :mod:`cnnkit.weights` (fetched on first use).
         """
         if source is None:
             from cnnkit import weights

@@ -313,7 +313,7 @@ class MTCNN(nn.Module):
 
     @classmethod
     def pretrained(cls):
-        """The networks with mtcnn 1.0.0's weights (``cnnkit weights fetch mtcnn`` first)."""
+        """The networks with mtcnn 1.0.0's weights (the ``mtcnn`` entry of :mod:`cnnkit.weights`, fetched on first use)."""
         from cnnkit import weights
 
         model = cls()

@@ -100,12 +100,9 @@ class VGG16Features(Module):
 def _state_dict_for(weights):
     """The state dict named by ``weights``: a registry name, or a mapping of arrays."""
     if isinstance(weights, str):
-        from cnnkit.weights import fetch, load
-        try:
-            return load(weights)
-        except FileNotFoundError:
-            fetch(weights)
-            return load(weights)
+        from cnnkit.weights import load
+
+        return load(weights)
     if isinstance(weights, Mapping):
         return weights
     raise TypeError(f"weights must be a registry name, a state dict or None, got {type(weights).__name__}")

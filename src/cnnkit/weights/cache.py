@@ -285,16 +285,19 @@ def path(name):
     return target
 
 
-def load(name, return_metadata=False):
-    """Load cached weights after checking their sha256 against the index.
+def load(name, return_metadata=False, fetch_missing=True):
+    """Load cached weights after checking their sha256 against the index; fetch them first if missing.
 
     Parameters
     ----------
     name : str
-        A registry entry that has been fetched.
+        A registry entry.
     return_metadata : bool
         Also return the metadata (preprocessing, licence, converter details), decoded
         from JSON.
+    fetch_missing : bool, default True
+        Fetch the weights (see :func:`fetch`) when they are not cached yet, as
+        pretrained models are downloaded on first use elsewhere.
 
     Returns
     -------
@@ -305,11 +308,19 @@ def load(name, return_metadata=False):
     Raises
     ------
     FileNotFoundError
-        If the weights are not cached.
+        If the weights are not cached and ``fetch_missing`` is False.
+    FetchError
+        If fetching them fails.
     ValueError
         If the cached file is damaged; fetch it again with ``force=True``.
     """
-    target = path(name)
+    try:
+        target = path(name)
+    except FileNotFoundError:
+        if not fetch_missing:
+            raise
+        fetch(name)
+        target = path(name)
     _verify(name, target)
     state, metadata = load_state(target)
     if return_metadata:
