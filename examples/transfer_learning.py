@@ -8,6 +8,15 @@
    the same 100 images, with the same optimizer, epochs and batch size.
 
     python examples/transfer_learning.py [--pretrain-epochs 3] [--pretrain-limit 30000] [--shots 10]
+
+Measured here (accuracy on the 1000 MNIST-5k test images):
+
+    pretraining                      new last layer   new classifier   from scratch
+    3 epochs on 30k (85.7% Fashion)       62.0%            80.5%            81.1%
+    10 epochs on 60k (90.4% Fashion)      50.8%            81.8%            81.1%
+
+Clothing features barely help with digits: a frozen body needs a new dense
+classifier to match training from scratch on the same 100 images.
 """
 import argparse
 import time
