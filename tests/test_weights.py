@@ -183,3 +183,11 @@ def test_load_fetches_weights_that_are_not_cached_yet(fake, monkeypatch):
     assert fetched == ["fake"] and state["w"].shape == (2, 3)
     weights.load("fake")
     assert fetched == ["fake"]
+
+
+def test_fetch_members_gives_the_checked_raw_files_without_converting(fake, tmp_path):
+    members = weights.fetch_members("fake", tmp_path, archive=fake[1])
+    assert list(members) == list(fake[0].members)
+    for member, file in members.items():
+        assert hashlib.sha256(file.read_bytes()).hexdigest() == fake[0].members[member]
+    assert not (weights.cache_dir() / "fake.safetensors").exists()

