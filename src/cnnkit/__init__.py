@@ -6,14 +6,14 @@ first use as attributes, e.g. ``cnnkit.nn.Conv2d``.
 """
 import importlib
 
-from cnnkit.autograd import Tensor, gradcheck, no_grad
+from cnnkit.autograd import Tensor, as_tensor, gradcheck, no_grad
 from cnnkit import functional
 
 __version__ = "0.1.0"
-__all__ = ["Tensor", "no_grad", "gradcheck", "functional"]
+__all__ = ["Tensor", "as_tensor", "no_grad", "gradcheck", "functional"]
 
 _SUBPACKAGES = {"autograd", "backend", "cli", "data", "detection", "face", "filters", "io", "models", "nn",
-                "ops", "optim", "style", "train", "viz", "weights"}
+                "ops", "optim", "style", "train", "utils", "viz", "weights"}
 
 
 def __getattr__(name):

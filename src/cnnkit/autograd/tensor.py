@@ -180,89 +180,16 @@ class Tensor:
                         stack.append((parent, False))
         return order
 
-    # Operators; the ops live in cnnkit.ops.
-    def __add__(self, other):
-        return _ops.add(self, other)
 
-    def __radd__(self, other):
-        return _ops.add(other, self)
+def as_tensor(x):
+    """Return ``x`` as a Tensor: a Tensor as it is, a floating array without a copy, anything else as float32.
 
-    def __sub__(self, other):
-        return _ops.sub(self, other)
+    Parameters
+    ----------
+    x : Tensor or array_like
 
-    def __rsub__(self, other):
-        return _ops.sub(other, self)
-
-    def __mul__(self, other):
-        return _ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return _ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return _ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return _ops.div(other, self)
-
-    def __pow__(self, other):
-        return _ops.pow(self, other)
-
-    def __rpow__(self, other):
-        return _ops.pow(other, self)
-
-    def __matmul__(self, other):
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _ops.matmul(other, self)
-
-    def __neg__(self):
-        return _ops.neg(self)
-
-    def __getitem__(self, index):
-        return _ops.getitem(self, index)
-
-    def sum(self, axis=None, keepdims=False):
-        """Sum over ``axis`` (all axes by default)."""
-        return _ops.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        """Mean over ``axis`` (all axes by default)."""
-        return _ops.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        """Maximum over ``axis``; the gradient is shared equally among ties."""
-        return _ops.max(self, axis, keepdims)
-
-    def reshape(self, *shape):
-        """Return a tensor with the same data and a new shape (one dimension may be -1)."""
-        return _ops.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
-
-    def transpose(self, *axes):
-        """Permute the axes (reverse them when none are given)."""
-        return _ops.transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes or None)
-
-    @property
-    def T(self):
-        """The tensor with its axes reversed."""
-        return _ops.transpose(self, None)
-
-    def exp(self):
-        """Elementwise exponential."""
-        return _ops.exp(self)
-
-    def log(self):
-        """Elementwise natural logarithm."""
-        return _ops.log(self)
-
-    def sqrt(self):
-        """Elementwise square root."""
-        return _ops.sqrt(self)
-
-    def abs(self):
-        """Elementwise absolute value."""
-        return _ops.abs(self)
-
-
-from cnnkit import ops as _ops  # noqa: E402  (ops need Tensor to be defined first)
+    Returns
+    -------
+    Tensor
+    """
+    return x if isinstance(x, Tensor) else Tensor(x)

@@ -8,6 +8,8 @@ generator, made from the ``rng`` argument (an int seed or a
 
 import numpy as np
 
+from cnnkit.utils import pair
+
 
 def _as_batch(images):
     """View ``images`` as a batch; also return whether a single image was given."""
@@ -17,14 +19,6 @@ def _as_batch(images):
     if images.ndim != 4:
         raise ValueError(f"expected an image (H, W, C) or a batch (N, H, W, C), got shape {images.shape}")
     return images, False
-
-
-def _pair(value, name):
-    """``value`` as an (int, int) pair."""
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(f"{name} must be a positive int or (H, W), got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _angle_range(degrees, name):
@@ -135,7 +129,7 @@ class RandomCrop:
     def __init__(self, size, padding=0, rng=None):
         if padding < 0:
             raise ValueError(f"padding must be >= 0, got {padding}")
-        self.size, self.padding, self.rng = _pair(size, "size"), int(padding), np.random.default_rng(rng)
+        self.size, self.padding, self.rng = pair(size, "size", low=1), int(padding), np.random.default_rng(rng)
 
     def __call__(self, images):
         batch, single = _as_batch(images)
@@ -291,7 +285,7 @@ class Resize:
     """
 
     def __init__(self, size):
-        self.size = _pair(size, "size")
+        self.size = pair(size, "size", low=1)
 
     def __call__(self, images):
         batch, single = _as_batch(images)

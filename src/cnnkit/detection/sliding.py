@@ -21,6 +21,7 @@ from cnnkit.autograd import Tensor, no_grad
 from cnnkit.backend import to_numpy
 from cnnkit.nn import (AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, LeakyReLU, Linear, MaxPool2d,
                        ReLU, Sequential, Sigmoid, Softmax, Tanh)
+from cnnkit.utils import pair
 
 # layers that act on the last axis (or elementwise), so they work unchanged on (N, OH, OW, features)
 _POINTWISE = (ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, Identity, BatchNorm2d)
@@ -156,19 +157,11 @@ def sliding_windows(image, window, stride):
         A read-only strided view, ``OH = (H - window_h) // stride_h + 1``.
     """
     image = np.asarray(image)
-    (wh, ww), (sh, sw) = _pair(window, "window"), _pair(stride, "stride")
+    (wh, ww), (sh, sw) = pair(window, "window", low=1), pair(stride, "stride", low=1)
     if image.ndim != 3 or image.shape[0] < wh or image.shape[1] < ww:
         raise ValueError(f"image must be (H, W, C) at least as large as the window {wh} x {ww}, got {image.shape}")
     views = np.lib.stride_tricks.sliding_window_view(image, (wh, ww), axis=(0, 1))  # (H', W', C, wh, ww)
     return views[::sh, ::sw].transpose(0, 1, 3, 4, 2)
-
-
-def _pair(value, name):
-    """A positive int or a pair of them, as a pair."""
-    pair = (value, value) if np.ndim(value) == 0 else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
-        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def classify_windows(model, image, window, stride, batch_size=256):
@@ -199,6 +192,6 @@ def classify_windows(model, image, window, stride, batch_size=256):
 
 def window_boxes(grid_shape, window, stride):
     """Corner boxes (OH, OW, 4) ``(x1, y1, x2, y2)`` in pixels of the windows behind a grid of outputs."""
-    (wh, ww), (sh, sw) = _pair(window, "window"), _pair(stride, "stride")
+    (wh, ww), (sh, sw) = pair(window, "window", low=1), pair(stride, "stride", low=1)
     ys, xs = np.meshgrid(np.arange(grid_shape[0]) * sh, np.arange(grid_shape[1]) * sw, indexing="ij")
     return np.stack([xs, ys, xs + ww, ys + wh], axis=-1).astype(np.float32)

@@ -39,17 +39,10 @@ from cnnkit.backend import to_numpy
 from cnnkit.detection.boxes import (as_float_array, check_boxes, pairwise_iou, scale_boxes,
                                     yolo_boxes_to_corners)
 from cnnkit.detection.nms import batched_nms, nms
+from cnnkit.utils import pair
 
 # exp(tw) of an untrained head can overflow; e**10 cells is already far beyond any image
 _MAX_LOG_SIZE = 10.0
-
-
-def _pair(value, name):
-    """``value`` as a pair of positive numbers ``(rows, columns)`` or ``(height, width)``."""
-    pair = (value, value) if np.ndim(value) == 0 else tuple(value)
-    if len(pair) != 2 or not all(p > 0 for p in pair):
-        raise ValueError(f"{name} must be a positive number or a pair of them, got {value!r}")
-    return pair
 
 
 def _check_anchors(anchors):
@@ -117,7 +110,7 @@ def decode(raw, anchors, num_classes, image_size):
     raw = as_float_array(raw, "raw")
     anchors = _check_anchors(anchors)
     N, GH, GW = _split_channels(raw.shape, len(anchors), num_classes)
-    height, width = _pair(image_size, "image_size")
+    height, width = pair(image_size, "image_size", integer=False)
     pred = raw.reshape(N, GH, GW, len(anchors), 5 + num_classes)
     cell = np.asarray([width / GW, height / GH, width / GW, height / GH], dtype=raw.dtype)
     return _grid_boxes(pred, anchors) * cell, _sigmoid(pred[..., 4]), _softmax(pred[..., 5:])
@@ -175,8 +168,8 @@ def encode_targets(boxes_list, classes_list, grid_size, anchors, num_classes, im
         Entries outside ``mask`` are 0.
     """
     anchors = _check_anchors(anchors)
-    GH, GW = (int(g) for g in _pair(grid_size, "grid_size"))
-    height, width = _pair(image_size, "image_size")
+    GH, GW = pair(grid_size, "grid_size", low=1)
+    height, width = pair(image_size, "image_size", integer=False)
     if len(boxes_list) != len(classes_list):
         raise ValueError(f"boxes_list has {len(boxes_list)} images but classes_list has {len(classes_list)}")
     N, B = len(boxes_list), len(anchors)
@@ -350,7 +343,7 @@ def postprocess(raw, anchors, num_classes, image_size, score_threshold=0.5, iou_
         to the image; ``"scores"`` (K,); ``"classes"`` (K,) int64; by descending score.
     """
     boxes, objectness, class_probs = decode(raw, anchors, num_classes, image_size)
-    height, width = _pair(image_size, "image_size")
+    height, width = pair(image_size, "image_size", integer=False)
     boxes = np.clip(boxes, 0, np.asarray([width, height, width, height], dtype=boxes.dtype))
     scores = objectness * class_probs.max(axis=-1)
     classes = class_probs.argmax(axis=-1)

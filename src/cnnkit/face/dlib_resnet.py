@@ -20,7 +20,7 @@ import numpy as np
 from cnnkit import functional as F
 from cnnkit.autograd.tensor import Tensor, no_grad
 from cnnkit.backend import xp
-from cnnkit.ops._util import as_tensor
+from cnnkit.autograd import as_tensor
 
 __all__ = ["DlibFaceResNet", "CHIP_SIZE", "CHANNEL_MEANS", "SAME_PERSON_DISTANCE"]
 

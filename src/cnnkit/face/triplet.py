@@ -12,7 +12,7 @@ import numpy as np
 
 from cnnkit.autograd.tensor import Tensor
 from cnnkit.backend import to_numpy, xp
-from cnnkit.ops._util import as_tensor
+from cnnkit.autograd import as_tensor
 from cnnkit.ops.activation import relu
 
 

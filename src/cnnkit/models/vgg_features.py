@@ -14,7 +14,7 @@ from cnnkit.autograd import Tensor, no_grad
 from cnnkit.backend import to_numpy, xp
 from cnnkit.nn import Conv2d, MaxPool2d, Module
 from cnnkit.nn.module import resolve_dtype, resolve_rng
-from cnnkit.ops._util import as_tensor
+from cnnkit.autograd import as_tensor
 
 __all__ = ["VGG16Features", "vgg16_features", "LAYERS", "MEAN_BGR", "hed_edges"]
 

@@ -9,18 +9,11 @@ import math
 import numpy as np
 
 import cnnkit.functional as F
-from cnnkit.autograd.tensor import Tensor
+from cnnkit.autograd.tensor import as_tensor
 from cnnkit.backend import xp
 from cnnkit.nn import init
 from cnnkit.nn.module import Module, Parameter, resolve_dtype, resolve_rng
-
-
-def _pair(value, name):
-    """``value`` as a pair of non-negative ints (an int is used for both dimensions)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 0 for v in pair):
-        raise ValueError(f"{name} must be a non-negative int or a pair of them, got {value!r}")
-    return tuple(int(v) for v in pair)
+from cnnkit.utils import pair
 
 
 def _padding(padding):
@@ -29,12 +22,7 @@ def _padding(padding):
         if padding not in ("valid", "same"):
             raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
         return padding
-    return _pair(padding, "padding")
-
-
-def _as_tensor(x):
-    """``x`` as a Tensor (ndarrays are wrapped without a copy)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
+    return pair(padding, "padding")
 
 
 def _torch_default_init(weight, bias, rng):
@@ -77,8 +65,8 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d needs positive channel counts, got in_channels={in_channels}, "
                              f"out_channels={out_channels}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
+        self.kernel_size = pair(kernel_size, "kernel_size", low=1)
+        self.stride = pair(stride, "stride", low=1)
         self.padding = _padding(padding)
         dtype, rng = resolve_dtype(dtype), resolve_rng(rng)
         self.weight = Parameter(xp.empty(self.kernel_size + (in_channels, out_channels), dtype=dtype))
@@ -90,7 +78,7 @@ class Conv2d(Module):
         _torch_default_init(self.weight, self.bias, rng)
 
     def forward(self, x):
-        x = _as_tensor(x)
+        x = as_tensor(x)
         if x.ndim != 4 or x.shape[-1] != self.in_channels:
             raise ValueError(f"Conv2d({self.in_channels}, {self.out_channels}) expects input (N, H, W, "
                              f"{self.in_channels}), got shape {x.shape}")
@@ -148,9 +136,9 @@ class _Pool2d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
+        self.kernel_size = pair(kernel_size, "kernel_size", low=1)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", low=1)
+        self.padding = pair(padding, "padding")
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -179,7 +167,7 @@ class MaxPool2d(_Pool2d):
         self.ceil_mode = bool(ceil_mode)
 
     def forward(self, x):
-        x = _as_tensor(x)
+        x = as_tensor(x)
         if self.ceil_mode:
             x = self._pad_for_ceil(x)
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
@@ -247,12 +235,12 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size):
         super().__init__()
-        self.output_size = _pair(output_size, "output_size")
+        self.output_size = pair(output_size, "output_size", low=1)
         if min(self.output_size) < 1:
             raise ValueError(f"output_size must be positive, got {output_size!r}")
 
     def forward(self, x):
-        x = _as_tensor(x)
+        x = as_tensor(x)
         if x.ndim != 4:
             raise ValueError(f"AdaptiveAvgPool2d expects input (N, H, W, C), got shape {x.shape}")
         N, H, W, C = x.shape
@@ -409,7 +397,7 @@ class BatchNorm2d(Module):
         self.register_buffer("running_var", xp.ones((num_features,), dtype=dtype))
 
     def forward(self, x):
-        x = _as_tensor(x)
+        x = as_tensor(x)
         if x.ndim not in (2, 4) or x.shape[-1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) expects input (N, H, W, {self.num_features}) "
                              f"or (N, {self.num_features}), got shape {x.shape}")

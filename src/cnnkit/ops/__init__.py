@@ -3,3 +3,4 @@ from cnnkit.ops.elementwise import abs, add, div, exp, log, mul, neg, pow, sqrt,
 from cnnkit.ops.linalg import linear, matmul
 from cnnkit.ops.reduce import max, mean, sum  # noqa: A004
 from cnnkit.ops.shape import concat, flatten, getitem, reshape, transpose
+from cnnkit.ops import tensor_methods  # noqa: E402,F401  (gives Tensor its operators)

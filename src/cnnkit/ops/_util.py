@@ -26,11 +26,6 @@ def operands(a, b):
     return a, b
 
 
-def as_tensor(x):
-    """Return ``x`` as a Tensor (float arrays keep their dtype, the rest become float32)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
 def float_dtype(*arrays):
     """The floating dtype the arrays promote to (float32 when none is floating)."""
     dt = np.result_type(*arrays)

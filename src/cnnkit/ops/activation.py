@@ -3,7 +3,7 @@ import numpy as np
 
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops._util import as_tensor
+from cnnkit.autograd.tensor import as_tensor
 
 
 class ReLU(Function):

@@ -19,7 +19,8 @@ import numpy as np
 
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops._util import as_tensor
+from cnnkit.autograd.tensor import as_tensor
+from cnnkit.utils import pair
 
 # Below this many input channels one GEMM per kernel tap has too small an inner
 # dimension to keep the BLAS busy; im2col's single deep GEMM wins (measured in bench/ops.py).
@@ -62,14 +63,6 @@ def conv_output_size(n, f, padding=0, stride=1):
     return (n + 2 * padding - f) // stride + 1
 
 
-def _pair(value, name):
-    """``value`` as a pair of ints (an int is used for both axes)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
 def _pad_array(x, pads):
     """Zero-pad the H and W axes of an (N, H, W, C) array by ``((top, bottom), (left, right))``."""
     (top, bottom), (left, right) = pads
@@ -107,7 +100,7 @@ def zero_pad(x, pad):
     Tensor, shape (N, H + 2 * ph, W + 2 * pw, C)
     """
     x = as_tensor(x)
-    ph, pw = _pair(pad, "zero_pad: pad")
+    ph, pw = pair(pad, "zero_pad: pad", low=None)
     if x.ndim != 4:
         raise ValueError(f"zero_pad: input must be (N, H, W, C), got shape {x.shape}")
     if ph < 0 or pw < 0:
@@ -130,7 +123,7 @@ def _resolve_padding(padding, H, W, KH, KW, SH, SW):
         if padding == "same":
             return _same_pads(H, KH, SH), _same_pads(W, KW, SW)
         return None
-    ph, pw = _pair(padding, "padding")
+    ph, pw = pair(padding, "padding", low=None)
     return (ph, ph), (pw, pw)
 
 
@@ -408,7 +401,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     if CI != C:
         raise ValueError(f"{where}: the input has {C} channels but the kernel expects {CI}")
     try:
-        SH, SW = _pair(stride, "stride")
+        SH, SW = pair(stride, "stride", low=1)
         pads = _resolve_padding(padding, H, W, KH, KW, max(SH, 1), max(SW, 1))
     except (TypeError, ValueError):
         raise ValueError(f"{where}: stride and padding must be ints or pairs of ints "

@@ -1,7 +1,8 @@
 """Elementwise arithmetic with broadcasting: add, sub, mul, div, pow, neg, exp, log, sqrt, abs."""
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops._util import as_tensor, operands, unbroadcast
+from cnnkit.autograd.tensor import as_tensor
+from cnnkit.ops._util import operands, unbroadcast
 
 
 class Add(Function):

@@ -1,6 +1,7 @@
 """Matrix products: matmul (batched, broadcasting) and the dense layer's linear map."""
 from cnnkit.autograd.function import Function
-from cnnkit.ops._util import as_tensor, operands, unbroadcast
+from cnnkit.autograd.tensor import as_tensor
+from cnnkit.ops._util import operands, unbroadcast
 
 
 class MatMul(Function):

@@ -1,7 +1,7 @@
 """Batch normalisation over every axis but the channels (the last)."""
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops._util import as_tensor
+from cnnkit.autograd.tensor import as_tensor
 
 
 class BatchNormTrain(Function):

@@ -10,8 +10,8 @@ import numpy as np
 
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops._util import as_tensor
-from cnnkit.ops.conv import _pair
+from cnnkit.autograd.tensor import as_tensor
+from cnnkit.utils import pair
 
 # Bound on the pooled output of one block of work: small enough for the CPU's L2 cache.
 _CHUNK_BYTES = 256 * 2**10
@@ -144,9 +144,9 @@ def _pool_geometry(name, x, size, stride, padding):
     if x.ndim != 4:
         raise ValueError(f"{where}: the input must be 4-D (N, H, W, C)")
     try:
-        size = _pair(size, "size")
-        stride = size if stride is None else _pair(stride, "stride")
-        padding = _pair(padding, "padding")
+        size = pair(size, "size", low=None)
+        stride = size if stride is None else pair(stride, "stride", low=None)
+        padding = pair(padding, "padding", low=None)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: size, stride and padding must be ints or pairs of ints") from None
     if min(size) < 1 or min(stride) < 1:

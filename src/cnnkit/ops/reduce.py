@@ -1,7 +1,7 @@
 """Reductions: sum, mean, max over any axes."""
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops._util import as_tensor
+from cnnkit.autograd.tensor import as_tensor
 
 
 def _axes(axis, ndim):

@@ -2,7 +2,7 @@
 from cnnkit.autograd.function import Function
 from cnnkit.autograd.tensor import Tensor
 from cnnkit.backend import xp
-from cnnkit.ops._util import as_tensor
+from cnnkit.autograd.tensor import as_tensor
 
 
 class Reshape(Function):

@@ -7,7 +7,7 @@ differentiable with respect to the generated image's activations.
 from collections.abc import Mapping
 
 import cnnkit.functional as F
-from cnnkit.ops._util import as_tensor
+from cnnkit.autograd import as_tensor
 
 __all__ = ["content_cost", "gram_matrix", "unroll", "layer_style_cost", "style_cost", "total_cost",
            "total_variation"]

@@ -1,0 +1,36 @@
+"""Argument checks shared by every layer of cnnkit; imports nothing of cnnkit, so anything may use it."""
+import numpy as np
+
+
+def pair(value, name, low=0, integer=True):
+    """``value`` as a pair ``(rows, columns)``: a number is used for both.
+
+    Parameters
+    ----------
+    value : int, float or sequence of two
+    name : str
+        Named in the error, e.g. ``"stride"`` or ``"--size"``.
+    low : float or None, default 0
+        The smallest value allowed (inclusive); ``low=1`` asks for positive ints, None checks no bound
+        (for callers that report a bad value with more context).
+    integer : bool, default True
+        Require ints (and return Python ints); otherwise any positive real, returned as given.
+
+    Returns
+    -------
+    tuple of two
+
+    Raises
+    ------
+    ValueError
+        When ``value`` is not one or two numbers of the right kind, at least ``low``.
+    """
+    values = (value, value) if np.ndim(value) == 0 else tuple(np.asarray(value).tolist()) \
+        if isinstance(value, np.ndarray) else tuple(value)
+    kind = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if len(values) != 2 or not all(isinstance(v, kind) and not isinstance(v, bool) and (low is None or v >= low) for v in values) \
+            or (not integer and not all(v > 0 for v in values)):
+        what = "an int" if integer else "a positive number"
+        raise ValueError(f"{name} must be {what}{f' >= {low}' if integer and low else ''} or a pair of them, "
+                         f"got {value!r}")
+    return tuple(int(v) for v in values) if integer else values
