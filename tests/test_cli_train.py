@@ -1,9 +1,14 @@
 """``cnnkit train | evaluate | predict | summary``."""
-import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
+from cnnkit import train
 from cnnkit.cli import main
 
 
@@ -14,13 +19,76 @@ def trained(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         assert main(["train", "--epochs", "1", "--limit", "100", "--quiet"]) == 0
-    return root / "runs" / "lenet5-digits"
+    return root / "runs" / "classify" / "lenet5-digits"
 
 
-def test_train_writes_weights_history_and_curves(trained):
-    assert {p.name for p in trained.iterdir()} == {"model.safetensors", "history.json", "curves.png"}
-    history = json.loads((trained / "history.json").read_text())
-    assert len(history["loss"]) == 1 and len(history["val_accuracy"]) == 1
+def test_train_writes_a_run_folder(trained):
+    assert {p.name for p in trained.iterdir()} == {"weights", "args.json", "results.csv", "curves.png"}
+    assert {p.name for p in (trained / "weights").iterdir()} == {"last.safetensors", "best.safetensors"}
+    rows = (trained / "results.csv").read_text().splitlines()
+    assert len(rows) == 2 and "val_accuracy" in rows[0]
+
+
+def test_a_second_run_of_the_same_name_gets_a_numbered_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert main(["train", "--epochs", "0", "--limit", "20", "--quiet"]) == 0
+    assert sorted(os.listdir(tmp_path / "runs" / "classify")) == ["lenet5-digits", "lenet5-digits2"]
+
+
+def test_an_out_folder_that_cannot_be_created_fails_before_training(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    started = time.perf_counter()
+    assert main(["train", "--out", str(tmp_path / "file"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cnnkit train: error:") and "file" in err and time.perf_counter() - started < 5
+
+
+def _weights(run):
+    return train.load(str(run / "weights" / "last.safetensors")).state_dict()
+
+
+def test_train_resumed_after_an_interruption_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
+    common = ["--limit", "120", "--batch-size", "40", "--quiet"]
+    assert main(["train", "--epochs", "4", "--out", str(tmp_path / "straight"), *common]) == 0
+    save_epoch = train.RunFolder.save_epoch
+
+    def interrupt_after_two(self, model, epoch, *args, **kwargs):
+        save_epoch(self, model, epoch, *args, **kwargs)
+        if epoch == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C during epoch 3
+
+    monkeypatch.setattr(train.RunFolder, "save_epoch", interrupt_after_two)
+    assert main(["train", "--epochs", "4", "--out", str(tmp_path / "split"), *common]) == 130
+    err = capsys.readouterr().err
+    assert "epoch 2 is saved" in err and f"cnnkit train --resume {tmp_path / 'split'}" in err
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(tmp_path / "split"), "--quiet"]) == 0
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    for key, value in straight.items():
+        np.testing.assert_array_equal(resumed[key], value, err_msg=key)
+
+
+def test_resume_can_raise_the_number_of_epochs(tmp_path):
+    assert main(["train", "--epochs", "1", "--limit", "40", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "r"), "--epochs", "2", "--quiet"]) == 0
+    assert train.load_checkpoint(str(tmp_path / "r" / "weights" / "last.safetensors")).epoch == 2
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_command_with_exit_130_and_no_traceback(tmp_path, sig):
+    run = tmp_path / "r"
+    process = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "train", "--epochs", "200", "--limit", "64",
+                                "--quiet", "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.time() + 120
+    while not (run / "weights" / "last.safetensors").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    assert train.load_checkpoint(str(run / "weights" / "last.safetensors")).epoch >= 1
 
 
 def test_train_prints_the_test_accuracy(tmp_path, capsys):
@@ -29,7 +97,7 @@ def test_train_prints_the_test_accuracy(tmp_path, capsys):
 
 
 def test_evaluate_prints_a_per_class_report_and_draws_the_confusion_matrix(trained, tmp_path, capsys):
-    assert main(["evaluate", "--weights", str(trained / "model.safetensors"), "--limit", "50",
+    assert main(["evaluate", "--weights", str(trained), "--limit", "50",
                  "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("accuracy: ") and "support" in out and len(out.splitlines()) >= 12
@@ -40,7 +108,7 @@ def test_predict_prints_the_top_k_classes(trained, tmp_path, capsys):
     from PIL import Image
     image = tmp_path / "digit.png"
     Image.fromarray((np.eye(8) * 255).astype(np.uint8)).save(image)
-    assert main(["predict", "--weights", str(trained / "model.safetensors"), str(image), "--top-k", "3"]) == 0
+    assert main(["predict", "--weights", str(trained / "weights" / "best.safetensors"), str(image), "--top-k", "3"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"{image}: ") and line.count("(") == 3
 
@@ -48,8 +116,15 @@ def test_predict_prints_the_top_k_classes(trained, tmp_path, capsys):
 def test_predict_names_an_unreadable_image(trained, tmp_path, capsys):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"garbage")
-    assert main(["predict", "--weights", str(trained / "model.safetensors"), str(bad)]) == 1
+    assert main(["predict", "--weights", str(trained / "weights" / "best.safetensors"), str(bad)]) == 1
     assert "bad.png" in capsys.readouterr().err
+
+
+def test_visualize_takes_a_run_folder_of_cnnkit_train(trained, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["visualize", "lenet5", "--weights", str(trained), "--layer", "features.0", "--images", "digits",
+                 "--count", "40", "--units", "2", "-o", str(out)]) == 0
+    assert out.stat().st_size > 0 and "features.0" in capsys.readouterr().out
 
 
 def test_summary_prints_the_parameter_totals(capsys):

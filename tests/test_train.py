@@ -73,15 +73,15 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_weights():
         def on_epoch_end(self, model, epoch, logs):
             snapshots.append(model.state_dict())
 
-    def loss(logits, labels):
+    def loss(model, batch):
         calls[0] += 1
-        value = F.cross_entropy(logits, labels)
+        value = F.cross_entropy(model(batch[0]), batch[1])
         return value * float("nan") if calls[0] == 6 else value  # batch 2 of epoch 2
 
     with pytest.warns(RuntimeWarning, match="nan"):
         history = train.fit(model, _blobs(), epochs=5, loss=loss, batch_size=16, callbacks=[Snapshot()],
                             verbose=False)
-    assert len(history) == 1 and "epoch 2, batch 2" in history.stop_reason
+    assert len(history) == 1 and "epoch 2, batch 2" in history.stop_reason and history.stopped == "nan"
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value, snapshots[0][key])
 
@@ -98,7 +98,7 @@ def test_early_stopping_in_fit_sets_the_stop_reason():
     history = train.fit(_dense(), _blobs(), epochs=10, callbacks=[train.EarlyStopping("loss", patience=1,
                                                                                       min_delta=10.0)],
                         verbose=False)
-    assert len(history) == 2 and history.stop_reason.startswith("early stopping")
+    assert len(history) == 2 and history.stop_reason.startswith("early stopping") and history.stopped == "early"
 
 
 def test_early_stopping_without_the_monitored_metric_says_so():

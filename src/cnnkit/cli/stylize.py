@@ -33,7 +33,7 @@ def register(subparsers):
 def run(args):
     """Stylise, showing the losses, and save the picture(s)."""
     from cnnkit.style import stylize
-    from cnnkit.train.loop import ProgressBar
+    from cnnkit.train.history import ProgressBar
     from cnnkit.viz.images import load_image, save_image
 
     if args.size < 16 or args.steps < 0 or args.save_every < 0:

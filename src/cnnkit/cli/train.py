@@ -16,16 +16,17 @@ import sys
 import numpy as np
 
 AUGMENT_DEGREES = 10
+DEFAULT_EPOCHS = 40
 
 
 def register(subparsers):
     """Add the train, evaluate, predict and summary subcommands."""
-    p = subparsers.add_parser("train", help="train a classifier and save its checkpoint, history and curves",
+    p = subparsers.add_parser("train", help="train a classifier into a run folder (weights, results, curves)",
                               description=__doc__.split("\n\n")[1].replace("``", "'"))
     p.add_argument("--model", default="lenet5", help="a model name (default lenet5)")
     p.add_argument("--data", default="digits",
                    help="digits, mnist5k, fashion-mnist or an image folder (default digits)")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=None, help="default 40")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate, annealed to 0 (default 2e-3)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
@@ -34,7 +35,12 @@ def register(subparsers):
                    help="resize images to this square size (default: as LeNet-5 needs, else unchanged)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training and test images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="output folder (default ./runs/<model>-<data>)")
+    p.add_argument("--project", default="runs", help="the folder of run folders (default runs)")
+    p.add_argument("--name", default=None, help="the run's name (default <model>-<data>; numbered if taken)")
+    p.add_argument("--out", default=None, help="the run folder itself (instead of --project/classify/--name)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its weights/last.safetensors, with its arguments; "
+                        "--epochs may raise the number of epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
 
@@ -102,11 +108,39 @@ def _test_set(name, limit, preprocessing):
     return data.Dataset(images, test.labels, test.class_names, test.name)
 
 
-def run_train(args):
-    """Train, report the test accuracy, and write model.safetensors, history.json and curves.png."""
-    from cnnkit import data, optim, train
-    from cnnkit.viz.curves import plot_history
+TRAIN_ARGS = ("model", "data", "epochs", "batch_size", "lr", "augment", "input_size", "limit", "seed")
 
+
+def _run_folder(args):
+    """The run folder: reopened for --resume (its args.json restoring the arguments), else created now."""
+    from cnnkit.train import RunFolder
+
+    if args.resume:
+        if not os.path.isdir(args.resume):
+            raise ValueError(f"--resume: {args.resume} is not a run folder")
+        run = RunFolder(args.resume)
+        saved = run.read_args()
+        missing = [key for key in TRAIN_ARGS if key not in saved]
+        if missing:
+            raise ValueError(f"--resume: {args.resume}/args.json lacks {missing}; it was not written by cnnkit train")
+        epochs = saved["epochs"] if args.epochs is None else args.epochs
+        vars(args).update({key: saved[key] for key in TRAIN_ARGS}, epochs=epochs)
+        return run
+    if args.epochs is None:
+        args.epochs = DEFAULT_EPOCHS
+    data_name = os.path.basename(os.path.normpath(args.data))
+    if args.out:
+        return RunFolder(args.out)
+    return RunFolder.create("classify", args.name or f"{args.model}-{data_name}", root=args.project)
+
+
+def run_train(args):
+    """Train into a run folder, report the test accuracy; exit 3 if the loss stopped being finite."""
+    from cnnkit import data, optim, train
+
+    run = _run_folder(args)
+    if args.epochs < 0:
+        raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
     train_set, test_set = data.load_dataset(args.data, "train"), data.load_dataset(args.data, "test")
     if args.limit:
         train_set = train_set.subset(np.arange(min(args.limit, len(train_set))))
@@ -126,23 +160,31 @@ def run_train(args):
     model = _build_model(args.model, train_set.num_classes, images.shape[1:], args.seed)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     scheduler = optim.CosineAnnealingLR(optimizer, T_max=max(args.epochs, 1))
+    run.class_names, run.preprocessing = train_set.class_names, preprocessing
+    run.monitor, run.title = "val_accuracy", f"{args.model} on {os.path.basename(os.path.normpath(args.data))}"
+    if not args.resume:
+        run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})
     data_name = os.path.basename(os.path.normpath(args.data))
-    out = args.out or os.path.join("runs", f"{args.model}-{data_name}")
     print(f"training {args.model} on {data_name}: {len(train_set)} train / {len(test)} test images of shape "
-          f"{tuple(images.shape[1:])}, {args.epochs} epochs", file=sys.stderr)
-    history = train.fit(model, (images, train_set.labels), val=test, epochs=args.epochs, optimizer=optimizer,
-                        batch_size=args.batch_size, scheduler=scheduler, seed=args.seed, verbose=not args.quiet,
-                        transform=transform)
-    os.makedirs(out, exist_ok=True)
-    train.save(model, os.path.join(out, "model.safetensors"), class_names=train_set.class_names,
-               preprocessing=preprocessing, optimizer=optimizer, epoch=len(history))
-    history.save(os.path.join(out, "history.json"))
-    plot_history(history, os.path.join(out, "curves.png"))
+          f"{tuple(images.shape[1:])}, {args.epochs} epochs, into {run.path}", file=sys.stderr)
+    try:
+        history = train.fit(model, (images, train_set.labels), val=test, epochs=args.epochs, optimizer=optimizer,
+                            batch_size=args.batch_size, scheduler=scheduler, seed=args.seed, verbose=not args.quiet,
+                            transform=transform, run=run, resume=run.path if args.resume else None)
+    except train.TrainingInterrupted as exc:
+        where = (f"epoch {exc.last_epoch} is saved in {exc.checkpoint}; continue with: cnnkit train --resume "
+                 f"{run.path}" if exc.checkpoint else "no epoch had finished, nothing was saved")
+        print(f"cnnkit train: interrupted ({exc.signal_name}) in epoch {exc.epoch}; {where}", file=sys.stderr)
+        return 130
     if history.stop_reason:
         print(history.stop_reason, file=sys.stderr)
+    if history.stopped == "nan":
+        print(f"cnnkit train: error: training diverged; {run.last} keeps the last good epoch (lower --lr?)",
+              file=sys.stderr)
+        return 3
     accuracy = train.evaluate(model, test)["accuracy"]
-    print(f"test accuracy: {accuracy:.4f} ({len(test)} images)")
-    print(f"wrote {out}/model.safetensors, history.json, curves.png")
+    print(f"test accuracy: {accuracy:.4f} ({len(test)} images, the weights after epoch {len(history)})")
+    print(f"wrote {run.path}: weights/last.safetensors, weights/best.safetensors, results.csv, curves.png")
     return 0
 
 

@@ -6,7 +6,8 @@ def register(subparsers):
     """Add the visualize subcommand."""
     p = subparsers.add_parser("visualize", help="top-k activating patches of a layer's units, drawn as a grid")
     p.add_argument("model", help="vgg16-hed (pretrained VGG-16 features), or a model name used with --weights")
-    p.add_argument("--weights", default=None, help="a state dict (.safetensors or .npz) for a named model")
+    p.add_argument("--weights", default=None,
+                   help="a checkpoint or run folder of cnnkit train (or a state dict .safetensors/.npz) for MODEL")
     p.add_argument("--layer", required=True, help="e.g. conv1_1, conv3_1, conv5_1 for vgg16-hed")
     p.add_argument("--images", default="photos",
                    help="an image folder, a dataset name (digits, mnist5k, fashion-mnist) or photos: crops of the "
@@ -22,8 +23,8 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def _images(args):
-    """The images to search, float32 (N, H, W, C)."""
+def _images(args, preprocessing):
+    """The images to search, float32 (N, H, W, C); a dataset's go through the checkpoint's preprocessing."""
     from cnnkit.viz.images import load_image, random_crops, sample_photos
 
     if args.images == "photos":
@@ -34,23 +35,27 @@ def _images(args):
             raise FileNotFoundError(f"no .png/.jpg/.bmp pictures in {args.images}")
         pictures = [load_image(os.path.join(args.images, n)) for n in names]
         return random_crops(pictures, args.count, args.crop_size, seed=args.seed)
-    from cnnkit.data import load_dataset
-    return load_dataset(args.images).images[:args.count].astype("float32")
+    from cnnkit.data import build_preprocessing, load_dataset
+    return build_preprocessing(preprocessing)(load_dataset(args.images).images[:args.count].astype("float32"))
 
 
 def _model(args):
-    """The model: VGG-16 features for vgg16-hed, else a registered model with loaded weights."""
+    """The model and its preprocessing: VGG-16 features for vgg16-hed, else a registered model with loaded weights."""
     if args.model == "vgg16-hed":
         from cnnkit.models.vgg_features import vgg16_features
-        return vgg16_features("vgg16-hed")
-    from cnnkit.io.state import load_state
+        return vgg16_features("vgg16-hed"), None
+    from cnnkit import train
     from cnnkit.models import get_model
+    from cnnkit.train.checkpoint import NotACheckpointError
     if args.weights is None:
         raise ValueError(f"--weights is needed for {args.model!r}: a random network shows nothing")
-    state, _ = load_state(args.weights)
-    model = get_model(args.model)
-    model.load_state_dict(state)
-    return model.eval()
+    try:
+        checkpoint = train.load_checkpoint(args.weights)
+    except NotACheckpointError:
+        return train.load_weights(get_model(args.model), args.weights).eval(), None
+    if checkpoint.config["name"] != args.model:
+        raise ValueError(f"--weights {args.weights} holds a {checkpoint.config['name']}, not a {args.model}")
+    return checkpoint.model, checkpoint.preprocessing
 
 
 def run(args):
@@ -60,12 +65,12 @@ def run(args):
     from cnnkit.viz.activations import layer_activations, patch_grid, receptive_fields, top_k_patches
     from cnnkit.viz.images import save_image
 
-    model = _model(args)
+    model, preprocessing = _model(args)
     fields = receptive_fields(model)
     if args.layer not in fields:
         raise ValueError(f"no receptive field for layer {args.layer!r}; layers with kernels: {list(fields)}")
     field = fields[args.layer]
-    images = _images(args)
+    images = _images(args, preprocessing)
     patches, values = top_k_patches(layer_activations(model, args.layer), images, field, k=args.k,
                                     units=range(args.units))
     scale = args.scale or max(1, 48 // field.size)

@@ -24,7 +24,7 @@ from cnnkit.face.att import load_att_faces, split_people
 from cnnkit.face.triplet import batch_all_triplet_loss, batch_hard_triplet_loss, semi_hard_triplet_loss
 from cnnkit.io import load_state, save_state
 from cnnkit.optim import Adam, CosineAnnealingLR
-from cnnkit.train.loop import ProgressBar
+from cnnkit.train.history import ProgressBar
 
 __all__ = ["MINING", "l2_normalize", "EmbeddingNet", "PKBatchSampler", "downscale", "embed_images",
            "pair_distances", "best_threshold", "verification_accuracy", "one_shot_identification_accuracy",

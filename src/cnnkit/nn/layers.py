@@ -12,7 +12,7 @@ import cnnkit.functional as F
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.backend import xp
 from cnnkit.nn import init
-from cnnkit.nn.module import Module, Parameter, resolve_dtype, resolve_rng
+from cnnkit.nn.module import Module, Parameter, new_array, resolve_dtype, resolve_rng
 from cnnkit.utils import pair
 
 
@@ -69,8 +69,8 @@ class Conv2d(Module):
         self.stride = pair(stride, "stride", low=1)
         self.padding = _padding(padding)
         dtype, rng = resolve_dtype(dtype), resolve_rng(rng)
-        self.weight = Parameter(xp.empty(self.kernel_size + (in_channels, out_channels), dtype=dtype))
-        self.bias = Parameter(xp.empty((out_channels,), dtype=dtype)) if bias else None
+        self.weight = Parameter(new_array(self.kernel_size + (in_channels, out_channels), dtype))
+        self.bias = Parameter(new_array((out_channels,), dtype)) if bias else None
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None):
@@ -116,8 +116,8 @@ class Linear(Module):
             raise ValueError(f"Linear needs positive sizes, got in_features={in_features}, out_features={out_features}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = resolve_dtype(dtype)
-        self.weight = Parameter(xp.empty((in_features, out_features), dtype=dtype))
-        self.bias = Parameter(xp.empty((out_features,), dtype=dtype)) if bias else None
+        self.weight = Parameter(new_array((in_features, out_features), dtype))
+        self.bias = Parameter(new_array((out_features,), dtype)) if bias else None
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None):
@@ -391,10 +391,10 @@ class BatchNorm2d(Module):
         super().__init__()
         dtype = resolve_dtype(dtype)
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
-        self.weight = Parameter(xp.ones((num_features,), dtype=dtype))
-        self.bias = Parameter(xp.zeros((num_features,), dtype=dtype))
-        self.register_buffer("running_mean", xp.zeros((num_features,), dtype=dtype))
-        self.register_buffer("running_var", xp.ones((num_features,), dtype=dtype))
+        self.weight = Parameter(new_array((num_features,), dtype, fill=1.0))
+        self.bias = Parameter(new_array((num_features,), dtype, fill=0.0))
+        self.register_buffer("running_mean", new_array((num_features,), dtype, fill=0.0))
+        self.register_buffer("running_var", new_array((num_features,), dtype, fill=1.0))
 
     def forward(self, x):
         x = as_tensor(x)

@@ -1,4 +1,7 @@
 """Module and Parameter: attribute assignment registers parameters, buffers and submodules."""
+import contextlib
+import math
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -22,6 +25,57 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return f"Parameter(shape={self.shape}, dtype={self.dtype}, requires_grad={self.requires_grad})"
+
+
+_limit = threading.local()
+
+
+@contextlib.contextmanager
+def size_limit(max_values, what):
+    """Refuse to build parameters and buffers of more than ``max_values`` values in all, inside this block.
+
+    Used when a model is rebuilt from a file's description (a checkpoint's
+    config): the file's tensors say how large the model can be, so a config
+    that asks for more fails before the memory is allocated.
+
+    Parameters
+    ----------
+    max_values : int
+        The number of values allowed, over every array ``new_array`` makes in the block.
+    what : str
+        Named in the error, e.g. ``"checkpoint runs/x/weights/last.safetensors"``.
+    """
+    previous = getattr(_limit, "state", None)
+    _limit.state = [int(max_values), 0, what]
+    try:
+        yield
+    finally:
+        _limit.state = previous
+
+
+def new_array(shape, dtype, fill=None):
+    """A new parameter or buffer array, uninitialised or filled, within any active ``size_limit``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    dtype : dtype
+    fill : float, optional
+        The value of every element; uninitialised (for an ``init`` function to fill) when None.
+
+    Returns
+    -------
+    ndarray
+    """
+    state = getattr(_limit, "state", None)
+    if state is not None:
+        count = math.prod(int(n) for n in shape)  # Python ints: no overflow
+        state[1] += count
+        if state[1] > state[0]:
+            raise ValueError(f"{state[2]}: its description builds a model of more than {state[0]:,} values "
+                             f"(reached {state[1]:,} at an array of shape {tuple(shape)}); the file is "
+                             f"inconsistent or not for this model")
+    return xp.empty(shape, dtype=dtype) if fill is None else xp.full(shape, fill, dtype=dtype)
 
 
 class _HookHandle:

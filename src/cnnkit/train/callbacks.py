@@ -37,6 +37,14 @@ class _Monitor(Callback):
     def on_train_begin(self, model):
         self.best, self.best_epoch = None, None
 
+    def state_dict(self):
+        """What a resumed run needs: the best value and its epoch."""
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state):
+        """Restore ``state_dict()``'s values."""
+        self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
+
     def _improved(self, logs):
         """Whether ``logs[monitor]`` beats the best by more than ``min_delta`` (records it if so)."""
         if self.monitor not in logs:
@@ -78,6 +86,13 @@ class EarlyStopping(_Monitor):
         super().on_train_begin(model)
         self.wait, self.best_state, self.stop_reason = 0, None, None
 
+    def state_dict(self):
+        return {**super().state_dict(), "wait": self.wait}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.wait = int(state.get("wait", 0))
+
     def on_epoch_end(self, model, epoch, logs):
         if self._improved(logs):
             self.wait, self.best_epoch = 0, epoch
@@ -97,23 +112,21 @@ class EarlyStopping(_Monitor):
 
 
 class KeepBest(_Monitor):
-    """Keep the weights of the best epoch: restore them when training ends, optionally save each new best.
+    """Keep the weights of the best epoch in memory and restore them when training ends.
+
+    To keep the best epoch on disk, train with a run folder (``fit(run=...)``): it writes ``weights/best.safetensors``.
 
     Parameters
     ----------
     monitor : str, default "val_accuracy"
         A key of the epoch logs.
-    path : str, optional
-        Save a checkpoint (``cnnkit.train.save``) here whenever the metric improves.
     mode : {"auto", "min", "max"}, default "auto"
     min_delta : float, default 0
-    **save_kwargs
-        Passed to ``save`` (``class_names``, ``preprocessing``, ``optimizer``).
     """
 
-    def __init__(self, monitor="val_accuracy", path=None, mode="auto", min_delta=0.0, **save_kwargs):
+    def __init__(self, monitor="val_accuracy", mode="auto", min_delta=0.0):
         super().__init__(monitor, mode, min_delta)
-        self.path, self.save_kwargs, self.best_state = path, save_kwargs, None
+        self.best_state = None
 
     def on_train_begin(self, model):
         super().on_train_begin(model)
@@ -122,9 +135,6 @@ class KeepBest(_Monitor):
     def on_epoch_end(self, model, epoch, logs):
         if self._improved(logs):
             self.best_epoch, self.best_state = epoch, model.state_dict()
-            if self.path is not None:
-                from cnnkit.train.checkpoint import save
-                save(model, self.path, epoch=epoch, **self.save_kwargs)
         return False
 
     def on_train_end(self, model):

@@ -16,30 +16,38 @@ def _figure(width, height):
     return figure
 
 
-def plot_history(history, path):
-    """Draw loss and accuracy per epoch (training and validation) side by side into a PNG.
+def plot_history(history, path, title=None):
+    """Draw the loss and every metric per epoch (training and validation), one panel each, into a PNG.
 
     Parameters
     ----------
     history : History or dict
-        ``cnnkit.train.History`` or its ``to_dict()``: lists ``loss``,
-        ``accuracy`` and optionally ``val_loss``, ``val_accuracy``.
+        ``cnnkit.train.History`` or its ``to_dict()``: lists ``loss``, the
+        metrics, optionally their ``val_`` versions, and ``epochs``.
     path : str
         The PNG file to write.
+    title : str, optional
+        Written above the panels, e.g. the model and the data.
     """
-    values = history.to_dict() if hasattr(history, "to_dict") else history
-    epochs = np.arange(1, len(values["loss"]) + 1)
-    figure = _figure(10, 4)
-    for index, metric in enumerate(("loss", "accuracy")):
-        ax = figure.add_subplot(1, 2, index + 1)
-        ax.plot(epochs, values[metric], marker="o", label="train")
-        if values.get(f"val_{metric}"):
-            ax.plot(epochs, values[f"val_{metric}"], marker="o", label="validation")
+    values = history.to_dict() if hasattr(history, "to_dict") else dict(history)
+    epochs = np.asarray(values.get("epochs") or np.arange(1, len(values["loss"]) + 1))
+    skip = {"epochs", "stopped", "stop_reason", "lr", "seconds"}
+    keys = [k for k in values if k not in skip and not k.startswith("val_") and isinstance(values[k], list)]
+    keys += [k[4:] for k in values if k.startswith("val_") and k[4:] not in keys]
+    figure = _figure(5 * len(keys), 4)
+    for index, metric in enumerate(keys):
+        ax = figure.add_subplot(1, len(keys), index + 1)
+        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            if values.get(key):
+                column = np.array([np.nan if v is None else v for v in values[key]], dtype=float)
+                ax.plot(epochs, column, marker="o", label=label)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
+    if title:
+        figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path)
 
