@@ -19,7 +19,7 @@ import numpy as np
 
 from cnnkit.io.dlib_serialize import DlibReader
 
-__all__ = ["load_dlib_dnn", "FACE_RECOGNITION_RESNET_V1"]
+__all__ = ["load_dlib_dnn", "FACE_RECOGNITION_RESNET_V1", "MMOD_HUMAN_FACE_DETECTOR"]
 
 
 def _ares(tag_id):
@@ -41,10 +41,16 @@ FACE_RECOGNITION_RESNET_V1 = (
     + ("avg_pool", "fc")
 )
 
+#: Layer wrappers of dlib's CNN face detector (``mmod_human_face_detector.dat``, the
+#: ``net_type`` of dlib's ``cnn_face_detector.cpp``) from the input outwards: three 5x5/2
+#: convolutions (16, 32, 32 filters), three 5x5 ones (45 filters), each followed by affine
+#: and relu, then a 9x9 convolution to one score map.
+MMOD_HUMAN_FACE_DETECTOR = ("con", "affine", "relu") * 6 + ("con",)
+
 # Record names accepted for each kind of layer: the versions dlib's face models use.
 _RECORD_NAMES = {"con": "con_4", "affine": "affine_", "relu": "relu_", "add_prev": "add_prev_",
                  "max_pool": "max_pool_2", "avg_pool": "avg_pool_2", "fc": "fc_2"}
-_INPUT_NAME = "input_rgb_image_sized"
+_INPUT_NAMES = ("input_rgb_image_sized", "input_rgb_image_pyramid", "input_rgb_image_pyramid2")
 
 
 def _kind(token):
@@ -78,8 +84,15 @@ def _con(r, name):
 
 
 def _affine(r, name):
-    """Parse an affine_ record (per-channel gamma and beta)."""
+    """Parse an affine_ record (per-channel gamma and beta), or a bn_con2 record folded into one as dlib does."""
     what = f"the affine layer {name}"
+    start = r.pos
+    record = r.string(f"the name of {what}")
+    if record == "bn_con2":
+        return _batch_norm_as_affine(r, name)
+    if record != _RECORD_NAMES["affine"]:
+        r.fail(f"the name 'affine_' or 'bn_con2' of {what}", f"found {record!r} (another layer or an unsupported "
+                                                            f"version: does the file match the template?)", at=start)
     start = r.pos
     params = r.tensor(f"the parameters of {what}")
     gamma_shape = r.tensor_shape(f"the gamma shape of {what}", 1)
@@ -92,6 +105,37 @@ def _affine(r, name):
     flat = params.reshape(-1)
     tensors = {f"{name}.gamma": flat[:channels].copy(), f"{name}.beta": flat[channels:].copy()}
     return tensors, {"type": "affine", "name": name, "channels": channels}
+
+
+def _batch_norm_as_affine(r, name):
+    """A bn_con2 record (batch norm, per channel) folded into gamma and beta, as dlib's ``affine_(bn_)`` does.
+
+    gamma' = gamma / sqrt(running_variance + eps), beta' = beta - gamma' * running_mean,
+    in float32 like dlib.
+    """
+    what = f"the batch norm layer {name}"
+    start = r.pos
+    params = r.tensor(f"the parameters of {what}")
+    gamma_shape = r.tensor_shape(f"the gamma shape of {what}", 1)
+    r.tensor_shape(f"the beta shape of {what}", 1)
+    for field in ("means", "invstds"):
+        r.tensor(f"the batch {field} of {what}")
+    running_mean = r.tensor(f"the running means of {what}").reshape(-1)
+    running_var = r.tensor(f"the running variances of {what}").reshape(-1)
+    r.count(f"num_updates of {what}")
+    r.count(f"running_stats_window_size of {what}")
+    r.floats(4, f"the learning-rate and weight-decay multipliers of {what}")
+    eps = r.float(f"eps of {what}")
+    channels = gamma_shape[1]
+    if gamma_shape != (1, channels, 1, 1) or params.size != 2 * channels or running_mean.size != channels \
+            or running_var.size != channels:
+        r.fail(f"consistent shapes for {what}", f"found gamma shape {gamma_shape}, {params.size} parameters, "
+                                                f"{running_mean.size} running means, {running_var.size} running "
+                                                f"variances", at=start)
+    flat = params.reshape(-1)
+    gamma = flat[:channels] / np.sqrt(running_var + np.float32(eps))
+    beta = flat[channels:] - gamma * running_mean
+    return {f"{name}.gamma": gamma, f"{name}.beta": beta}, {"type": "affine", "name": name, "channels": channels}
 
 
 def _pool(r, kind):
@@ -125,6 +169,71 @@ def _fc(r, name):
                      "bias": has_bias}
 
 
+def _overlap_tester(r, what):
+    """A ``test_box_overlap``: its IoU and covered-fraction thresholds."""
+    iou, covered = r.floats(2, f"the thresholds of {what}")
+    return {"iou_thresh": iou, "percent_covered_thresh": covered}
+
+
+def _mmod_options(r):
+    """dlib's ``mmod_options`` (versions 1-4): detector windows, losses, the overlap testers."""
+    version = r.count("the mmod_options version", {1, 2, 3, 4})
+    if version == 1:
+        windows = [{"width": r.count("the detector window width"), "height": r.count("the detector window height"),
+                    "label": ""}]
+    else:
+        windows = []
+        for i in range(r.count("the number of detector windows")):
+            window_version = r.count(f"the version of detector window {i}", {1, 2})
+            window = {"width": r.count(f"the width of detector window {i}"),
+                      "height": r.count(f"the height of detector window {i}")}
+            window["label"] = r.string(f"the label of detector window {i}") if window_version == 2 else ""
+            windows.append(window)
+    options = {"detector_windows": windows, "loss_per_false_alarm": r.float("loss_per_false_alarm"),
+               "loss_per_missed_target": r.float("loss_per_missed_target"),
+               "truth_match_iou_threshold": r.float("truth_match_iou_threshold"),
+               "overlaps_nms": _overlap_tester(r, "the NMS overlap tester"),
+               "overlaps_ignore": _overlap_tester(r, "the ignore overlap tester"),
+               "assume_image_pyramid": True, "use_bounding_box_regression": False}
+    if version >= 3:
+        options["assume_image_pyramid"] = r.count("assume_image_pyramid", {0, 1}) == 1
+    if version >= 4:
+        options["use_bounding_box_regression"] = r.bool("use_bounding_box_regression")
+        options["bbr_lambda"] = r.float("bbr_lambda")
+    return options
+
+
+def _loss(r):
+    """The loss record: ``loss_metric_2`` (face recognition) or ``loss_mmod_`` (the CNN face detector)."""
+    start = r.pos
+    name = r.string("the loss layer's name")
+    if name == "loss_metric_2":
+        return {"type": "loss_metric", "margin": r.float("the loss margin"),
+                "dist_thresh": r.float("the loss distance threshold")}
+    if name == "loss_mmod_":
+        return {"type": "loss_mmod", **_mmod_options(r)}
+    r.fail("the loss layer 'loss_metric_2' or 'loss_mmod_'", f"found {name!r}", at=start)
+
+
+def _input(r):
+    """The input record: channel means, and the chip size or the image pyramid's paddings."""
+    start = r.pos
+    name = r.string("the input layer's name")
+    if name not in _INPUT_NAMES:
+        r.fail(f"an input layer in {list(_INPUT_NAMES)}", f"found {name!r}", at=start)
+    red, green, blue = r.floats(3, "the input layer's channel means")
+    net_input = {"avg_red": red, "avg_green": green, "avg_blue": blue}
+    if name == "input_rgb_image_sized":
+        net_input.update(rows=r.int("the input rows"), cols=r.int("the input columns"))
+    elif name == "input_rgb_image_pyramid2":
+        net_input.update(pyramid_padding=r.count("the pyramid padding"),
+                         pyramid_outer_padding=r.count("the pyramid outer padding"))
+    else:
+        # dlib's defaults for files written before the paddings were stored.
+        net_input.update(pyramid_padding=10, pyramid_outer_padding=11)
+    return net_input
+
+
 def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
     """Read a dlib DNN ``.dat`` file into a cnnkit state dict, executing nothing.
 
@@ -136,7 +245,8 @@ def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
         The network's layer wrappers from the input outwards, without loss and input:
         ``"con"``, ``"affine"``, ``"relu"``, ``"max_pool"``, ``"avg_pool"``, ``"fc"``,
         ``"add_prev<N>"``, ``"tag<N>"``, ``"skip<N>"``. The first must be a computing
-        layer. Defaults to dlib's face recognition ResNet.
+        layer. Defaults to dlib's face recognition ResNet;
+        :data:`MMOD_HUMAN_FACE_DETECTOR` is dlib's CNN face detector.
 
     Returns
     -------
@@ -146,10 +256,14 @@ def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
         ``affine29.*``, ``fc.weight`` (256, 128) as (in, out) (and ``fc.bias`` if the
         file has one); float32.
     info : dict
-        ``"input"``: ``{"avg_red", "avg_green", "avg_blue", "rows", "cols"}``;
-        ``"loss"``: ``{"type", "margin", "dist_thresh"}``; ``"layers"``: one dict per
-        template entry (type, name, geometry), from the input outwards;
-        ``"num_floats"`` (parameter values read) and ``"num_bytes"`` (all consumed).
+        ``"input"``: ``{"avg_red", "avg_green", "avg_blue"}`` and ``"rows"``,
+        ``"cols"`` (``input_rgb_image_sized``) or ``"pyramid_padding"``,
+        ``"pyramid_outer_padding"`` (``input_rgb_image_pyramid``); ``"loss"``:
+        ``{"type": "loss_metric", "margin", "dist_thresh"}`` or ``{"type":
+        "loss_mmod", "detector_windows", "overlaps_nms", ...}`` (dlib's
+        ``mmod_options``); ``"layers"``: one dict per template entry (type, name,
+        geometry), from the input outwards; ``"num_floats"`` (parameter values read)
+        and ``"num_bytes"`` (all consumed).
 
     Raises
     ------
@@ -166,9 +280,7 @@ def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
         r = DlibReader(f.read(), os.path.basename(os.fspath(path)))
 
     r.count("the loss layer version", {1})
-    r.name("the loss layer", "loss_metric_2")
-    loss = {"type": "loss_metric", "margin": r.float("the loss margin"),
-            "dist_thresh": r.float("the loss distance threshold")}
+    loss = _loss(r)
 
     versions = {}
     for index in reversed(range(len(kinds))):
@@ -179,10 +291,7 @@ def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
         else:
             versions[index] = r.count(what, {2, 3} if index == 0 else {1, 2})
 
-    r.name("the input layer", _INPUT_NAME)
-    red, green, blue = r.floats(3, "the input layer's channel means")
-    rows, cols = r.int("the input rows"), r.int("the input columns")
-    net_input = {"avg_red": red, "avg_green": green, "avg_blue": blue, "rows": rows, "cols": cols}
+    net_input = _input(r)
 
     state, infos, counts = {}, [], {"con": 0, "affine": 0}
     for index, (token, kind) in enumerate(zip(layers, kinds)):
@@ -194,8 +303,11 @@ def load_dlib_dnn(path, layers=FACE_RECOGNITION_RESNET_V1):
         elif kind in ("con", "affine"):
             counts[kind] += 1
             name = f"{'conv' if kind == 'con' else 'affine'}{counts[kind]}"
-            r.name(f"layer {index} ({name})", _RECORD_NAMES[kind])
-            tensors, info = (_con if kind == "con" else _affine)(r, name)
+            if kind == "con":
+                r.name(f"layer {index} ({name})", _RECORD_NAMES[kind])
+                tensors, info = _con(r, name)
+            else:
+                tensors, info = _affine(r, name)
             state.update(tensors)
             infos.append(info)
         else:
