@@ -12,6 +12,7 @@ from cnnkit.face.mtcnn import MTCNN_TEMPLATE
 
 # the modules themselves: cnnkit.face re-exports a function called embed
 EMBED, MTCNN, SIAMESE = (importlib.import_module(f"cnnkit.face.{name}") for name in ("embed", "mtcnn", "siamese"))
+FACE_CLI = importlib.import_module("cnnkit.cli.face")
 
 
 def mtcnn_points(x, y, side=100):
@@ -49,6 +50,8 @@ class TemplatePredictor:
 
 @pytest.fixture(autouse=True)
 def stand_ins(monkeypatch):
+    # These tests drive the MTCNN path; the dlib detectors' are in test_cli_face_recognize.py.
+    monkeypatch.setattr(FACE_CLI, "DEFAULT_DETECTOR", "mtcnn")
     monkeypatch.setattr(MTCNN, "_detector", TwoFaces())
     monkeypatch.setattr(EMBED, "_network", ColourNet())
     monkeypatch.setattr(EMBED, "_predictor", TemplatePredictor())

@@ -1,11 +1,18 @@
 """``cnnkit face``: detect faces, verify two photos, enrol people in a face database and identify them.
 
-Detection is MTCNN, descriptors dlib's face ResNet (``cnnkit weights fetch mtcnn`` and
-``cnnkit weights fetch dlib-face-resnet`` first); ``face train`` trains the triplet
-model on the AT&T faces from scratch.
+Faces are found by dlib's HOG detector (``--detector hog``, the default), dlib's CNN
+detector (``cnn``) or MTCNN (``mtcnn``); descriptors are dlib's face ResNet. The
+weights are fetched into the cache on first use. ``face train`` trains the triplet
+model on the AT&T faces from scratch; ``face recognize`` and ``face locate`` are
+face_recognition's command-line tools (:mod:`cnnkit.cli.face_recognize`).
 """
 import json
 import sys
+
+from cnnkit.cli import face_recognize
+
+#: The face detector of detect, verify, enroll and identify (see ``--detector``).
+DEFAULT_DETECTOR = "hog"
 
 
 def register(subparsers):
@@ -16,24 +23,28 @@ def register(subparsers):
     d = sub.add_parser("detect", help="find faces and 5 landmarks (JSON on stdout)")
     d.add_argument("image")
     d.add_argument("-o", "--output", default=None, help="also draw the boxes and landmarks into this PNG")
-    d.add_argument("--min-size", type=float, default=20, help="smallest face side to find, pixels (default 20)")
+    d.add_argument("--min-size", type=float, default=20, help="MTCNN: smallest face side to find, pixels (default 20)")
+    _detector_options(d)
     d.set_defaults(func=run_detect)
 
     v = sub.add_parser("verify", help="are the largest faces of two photos the same person?")
     v.add_argument("image_a")
     v.add_argument("image_b")
     v.add_argument("--threshold", type=float, default=0.6, help="same person below this distance (default 0.6)")
+    _detector_options(v)
     v.set_defaults(func=run_verify)
 
     e = sub.add_parser("enroll", help="add a person to a face database (the largest face of each photo)")
     e.add_argument("name")
     e.add_argument("images", nargs="+")
     e.add_argument("--db", required=True, help="the database folder (created if missing)")
+    _detector_options(e)
     e.set_defaults(func=run_enroll)
 
     i = sub.add_parser("identify", help="name every face in a photo from a face database")
     i.add_argument("image")
     i.add_argument("--db", required=True, help="the database folder")
+    _detector_options(i)
     i.set_defaults(func=run_identify)
 
     t = sub.add_parser("train", help="train the triplet (Siamese) embedding on the AT&T faces from scratch")
@@ -42,7 +53,25 @@ def register(subparsers):
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("-o", "--output", default="att_embedding.safetensors", help="where to save the trained weights")
     t.set_defaults(func=run_train)
+    face_recognize.register(sub)
     p.set_defaults(func=lambda args: p.print_help() or 2)
+
+
+def _detector_options(parser):
+    """``--detector`` and ``--upsample`` for the commands that find faces."""
+    parser.add_argument("--detector", choices=("hog", "cnn", "mtcnn"), default=DEFAULT_DETECTOR,
+                        help=f"dlib's HOG or CNN face detector, or MTCNN (default {DEFAULT_DETECTOR})")
+    parser.add_argument("--upsample", type=int, default=1,
+                        help="hog/cnn: doublings of the image before detection (default 1)")
+
+
+def _find(image, args):
+    """Every face of an image with the chosen detector (records of :func:`cnnkit.face.locate.find_faces`)."""
+    from cnnkit.face.locate import find_faces
+
+    if args.upsample < 0:
+        raise ValueError(f"--upsample must be >= 0, got {args.upsample}")
+    return find_faces(image, args.detector, args.upsample, min_size=getattr(args, "min_size", 20))
 
 
 def _read(path):
@@ -81,10 +110,8 @@ def _draw(path, image, faces, labels=None):
 
 def run_detect(args):
     """Detect, print the faces as JSON, optionally draw them."""
-    from cnnkit.face.mtcnn import detect_faces
-
     image = _read(args.image)
-    faces = detect_faces(image, min_size=args.min_size)
+    faces = _find(image, args)
     # one face per line: a valid JSON list that stays readable
     print("[" + ",\n ".join(json.dumps(face) for face in _faces_json(faces)) + "]")
     if not faces:
@@ -94,14 +121,13 @@ def run_detect(args):
     return 0
 
 
-def _largest_face(path, image):
+def _largest_face(path, image, args):
     """The largest face of an image, or a ValueError naming the file when there is none."""
-    from cnnkit.face.embed import detect_face
-
-    try:
-        return detect_face(image)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    faces = _find(image, args)
+    if not faces:
+        raise ValueError(f"{path}: no face found in the image ({image.shape[1]}x{image.shape[0]}, detector "
+                         f"{args.detector})")
+    return max(faces, key=lambda f: ((f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]), f["score"]))
 
 
 def run_verify(args):
@@ -109,7 +135,7 @@ def run_verify(args):
     from cnnkit.face.embed import verify
 
     image_a, image_b = _read(args.image_a), _read(args.image_b)
-    face_a, face_b = _largest_face(args.image_a, image_a), _largest_face(args.image_b, image_b)
+    face_a, face_b = _largest_face(args.image_a, image_a, args), _largest_face(args.image_b, image_b, args)
     distance, same = verify(image_a, image_b, args.threshold, face_a, face_b)
     print(f"distance {distance:.4f}: {'same person' if same else 'different people'} (threshold {args.threshold})")
     return 0
@@ -121,7 +147,7 @@ def run_enroll(args):
 
     db = FaceDatabase(args.db)
     images = [_read(path) for path in args.images]
-    faces = [_largest_face(path, image) for path, image in zip(args.images, images)]
+    faces = [_largest_face(path, image, args) for path, image in zip(args.images, images)]
     db.enroll(args.name, images, faces)
     print(f"enrolled {args.name!r} from {len(images)} image(s); {args.db} holds {len(db.names())} people")
     return 0
@@ -130,11 +156,13 @@ def run_enroll(args):
 def run_identify(args):
     """Name every face in the image (``unknown`` beyond the database's threshold)."""
     from cnnkit.face.database import FaceDatabase
+    from cnnkit.face.embed import embed
 
     db = FaceDatabase(args.db)
     if not len(db):
         raise ValueError(f"the face database {args.db} is empty; enrol people with `cnnkit face enroll` first")
-    results = db.identify_all(_read(args.image))
+    image = _read(args.image)
+    results = [(face, *db.nearest(embed(image, face))) for face in _find(image, args)]
     if not results:
         print(f"no face found in {args.image}")
         return 1

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FIVE_POINT_TEMPLATE", "ChipDetails", "similarity_transform", "face_chip_details", "extract_chip",
-           "align_face"]
+__all__ = ["FIVE_POINT_TEMPLATE", "SIXTY_EIGHT_POINT_TEMPLATE", "ChipDetails", "similarity_transform",
+           "face_chip_details", "extract_chip", "align_face"]
 
 #: dlib's 5-point face template in the unit square, (x, y) in dlib's landmark order:
 #: outer and inner corner of the image's right eye, outer and inner corner of the
@@ -27,6 +27,26 @@ FIVE_POINT_TEMPLATE = np.array([[0.8595674595992, 0.2134981538014],
                                 [0.1205750620789, 0.2137274526848],
                                 [0.3340850613712, 0.2290642403242],
                                 [0.4901123135679, 0.6277975316475]])
+
+
+#: dlib's mean face for the 68-point (iBUG 300-W) markup in the unit square: points 17-67
+#: as (x, y); get_face_chip_details aligns on the 33 of them that are neither eyebrows
+#: (17-26) nor lower lip (55-59, 65-67).
+SIXTY_EIGHT_POINT_TEMPLATE = np.array([
+    [0.000213256, 0.106454], [0.0752622, 0.038915], [0.18113, 0.0187482], [0.29077, 0.0344891],
+    [0.393397, 0.0773906], [0.586856, 0.0773906], [0.689483, 0.0344891], [0.799124, 0.0187482],
+    [0.904991, 0.038915], [0.98004, 0.106454], [0.490127, 0.203352], [0.490127, 0.307009],
+    [0.490127, 0.409805], [0.490127, 0.515625], [0.36688, 0.587326], [0.426036, 0.609345],
+    [0.490127, 0.628106], [0.554217, 0.609345], [0.613373, 0.587326], [0.121737, 0.216423],
+    [0.187122, 0.178758], [0.265825, 0.179852], [0.334606, 0.231733], [0.260918, 0.245099],
+    [0.182743, 0.244077], [0.645647, 0.231733], [0.714428, 0.179852], [0.793132, 0.178758],
+    [0.858516, 0.216423], [0.79751, 0.244077], [0.719335, 0.245099], [0.254149, 0.780233],
+    [0.340985, 0.745405], [0.428858, 0.727388], [0.490127, 0.742578], [0.551395, 0.727388],
+    [0.639268, 0.745405], [0.726104, 0.780233], [0.642159, 0.864805], [0.556721, 0.902192],
+    [0.490127, 0.909281], [0.423532, 0.902192], [0.338094, 0.864805], [0.290379, 0.784792],
+    [0.428096, 0.778746], [0.490127, 0.785343], [0.552157, 0.778746], [0.689874, 0.784792],
+    [0.553364, 0.824182], [0.490127, 0.831803], [0.42689, 0.824182]])
+_SIXTY_EIGHT_USED = np.array([i for i in range(17, 68) if not (17 <= i <= 26 or 55 <= i <= 59 or 65 <= i <= 67)])
 
 
 @dataclass(frozen=True)
@@ -86,9 +106,10 @@ def face_chip_details(landmarks, size=150, padding=0.25):
 
     Parameters
     ----------
-    landmarks : array_like, shape (5, 2)
+    landmarks : array_like, shape (5, 2) or (68, 2)
         (x, y) pixels in dlib's ``shape_predictor_5_face_landmarks`` order (see
-        :data:`FIVE_POINT_TEMPLATE`).
+        :data:`FIVE_POINT_TEMPLATE`), or the 68 points of
+        ``shape_predictor_68_face_landmarks`` (see :data:`SIXTY_EIGHT_POINT_TEMPLATE`).
     size : int, default 150
         Side of the chip (150 for the face recognition ResNet).
     padding : float, default 0.25
@@ -99,11 +120,16 @@ def face_chip_details(landmarks, size=150, padding=0.25):
     ChipDetails
     """
     landmarks = np.asarray(landmarks, dtype=np.float64)
-    if landmarks.shape != (5, 2):
-        raise ValueError(f"face_chip_details: landmarks must be 5 (x, y) points, shape (5, 2), got {landmarks.shape}")
+    if landmarks.shape not in ((5, 2), (68, 2)):
+        raise ValueError(f"face_chip_details: landmarks must be 5 or 68 (x, y) points, shape (5, 2) or (68, 2), got "
+                         f"{landmarks.shape}")
     if size < 1 or padding < 0:
         raise ValueError(f"face_chip_details: size must be >= 1 and padding >= 0, got {size!r} and {padding!r}")
-    template = (padding + FIVE_POINT_TEMPLATE) / (2 * padding + 1) * size
+    if len(landmarks) == 68:
+        mean_face, landmarks = SIXTY_EIGHT_POINT_TEMPLATE[_SIXTY_EIGHT_USED - 17], landmarks[_SIXTY_EIGHT_USED]
+    else:
+        mean_face = FIVE_POINT_TEMPLATE
+    template = (padding + mean_face) / (2 * padding + 1) * size
     A, t = similarity_transform(template, landmarks)
     angle = math.atan2(A[1, 0], A[0, 0])
     scale = math.hypot(A[0, 0], A[1, 0])
@@ -241,8 +267,8 @@ def align_face(image, landmarks, size=150, padding=0.25):
     Parameters
     ----------
     image : ndarray of uint8, shape (H, W, 3)
-    landmarks : array_like, shape (5, 2)
-        (x, y) in dlib's 5-point order.
+    landmarks : array_like, shape (5, 2) or (68, 2)
+        (x, y) in dlib's 5-point order, or dlib's 68 points.
     size : int, default 150
     padding : float, default 0.25
 
