@@ -1,4 +1,4 @@
-"""dlib's shape predictor on NumPy: face landmarks from a face box by a cascade of regression forests.
+"""dlib's shape predictor: face landmarks from a face box by a cascade of regression forests.
 
 The ensemble of regression trees of Kazemi and Sullivan (CVPR 2014), as dlib's
 ``shape_predictor`` runs it (``dlib/image_processing/shape_predictor.h``). The shape
@@ -9,7 +9,8 @@ dlib so that the landmarks come out identical: shapes and updates in float32, ad
 one tree after the other; the similarity transform from the mean shape to the current
 one fitted in float64 and used in float32; sample points rounded to the nearest pixel
 (0 outside the image); grey = (R + G + B) // 3 (dlib's ``get_pixel_intensity``); the
-final points rounded to whole pixels, as dlib's ``point``.
+final points rounded to whole pixels, as dlib's ``point``. The cascades run compiled
+(:func:`cnnkit.face._dlib_kernels.shape_predict`).
 
 With the weights of ``shape_predictor_5_face_landmarks.dat`` (the
 ``"dlib-shape-predictor-5"`` entry of :mod:`cnnkit.weights`) it gives dlib's 5 points:
@@ -22,7 +23,7 @@ import math
 
 import numpy as np
 
-from cnnkit.face.align import similarity_transform
+from cnnkit.face import _dlib_kernels as _kernels
 
 __all__ = ["ShapePredictor", "dlib_box_from_mtcnn", "MTCNN_TO_DLIB_BOX", "STATE_KEYS"]
 
@@ -60,11 +61,11 @@ class ShapePredictor:
         if missing:
             raise ValueError(f"ShapePredictor: the state lacks {missing}; it needs {list(STATE_KEYS)}")
         self.initial_shape = np.asarray(state["initial_shape"], dtype=np.float32)
-        self.split_pixels = np.asarray(state["split_pixels"], dtype=np.int64)
-        self.split_thresholds = np.asarray(state["split_thresholds"], dtype=np.float32)
-        self.leaf_values = np.asarray(state["leaf_values"], dtype=np.float32)
-        self.anchor_points = np.asarray(state["anchor_points"], dtype=np.int64)
-        self.pixel_deltas = np.asarray(state["pixel_deltas"], dtype=np.float32)
+        self.split_pixels = np.ascontiguousarray(state["split_pixels"], dtype=np.int64)
+        self.split_thresholds = np.ascontiguousarray(state["split_thresholds"], dtype=np.float32)
+        self.leaf_values = np.ascontiguousarray(state["leaf_values"], dtype=np.float32)
+        self.anchor_points = np.ascontiguousarray(state["anchor_points"], dtype=np.int64)
+        self.pixel_deltas = np.ascontiguousarray(state["pixel_deltas"], dtype=np.float32)
         P = len(self.initial_shape)
         C, T, S = self.split_thresholds.shape if self.split_thresholds.ndim == 3 else (-1, -1, -1)
         F = self.anchor_points.shape[1] if self.anchor_points.ndim == 2 else -1
@@ -134,30 +135,10 @@ class ShapePredictor:
             raise ValueError(f"predict: box must be 4 finite numbers (left, top, right, bottom), got {box!r}")
         left, top, right, bottom = _round(box)
         origin, size = np.array([left, top]), np.array([right - left, bottom - top])
-        H, W = image.shape[:2]
-        trees = np.arange(self.split_thresholds.shape[1])
-        num_splits = self.split_thresholds.shape[2]
-        shape = self.initial_shape.copy()
-        for c in range(len(self.split_thresholds)):
-            # dlib fits the transform in double and applies it in float; one point: no transform.
-            A = (similarity_transform(self.initial_shape, shape)[0].astype(np.float32) if self.num_parts > 1
-                 else np.eye(2, dtype=np.float32))
-            d = self.pixel_deltas[c]
-            # Written out rather than d @ A.T so that no fused multiply-add changes the float32 rounding.
-            offset = np.stack([A[0, 0] * d[:, 0] + A[0, 1] * d[:, 1], A[1, 0] * d[:, 0] + A[1, 1] * d[:, 1]], axis=1)
-            points = _round(origin + (offset + shape[self.anchor_points[c]]).astype(np.float64) * size)
-            x, y = points[:, 0], points[:, 1]
-            inside = (x >= 0) & (x < W) & (y >= 0) & (y < H)
-            pixels = image[np.where(inside, y, 0).astype(np.int64), np.where(inside, x, 0).astype(np.int64)]
-            values = np.where(inside, _intensity(pixels), 0).astype(np.float32)
-            node = np.zeros(len(trees), dtype=np.int64)
-            for _ in range(self.depth):
-                pair = self.split_pixels[c, trees, node]                        # (T, 2)
-                left_child = values[pair[:, 0]] - values[pair[:, 1]] > self.split_thresholds[c, trees, node]
-                node = 2 * node + np.where(left_child, 1, 2)
-            updates = self.leaf_values[c, trees, node - num_splits]             # (T, P, 2)
-            # dlib adds the trees' updates one after the other in float32; cumsum keeps that order.
-            shape = np.cumsum(np.concatenate([shape[None], updates]), axis=0, dtype=np.float32)[-1]
+        planes = np.ascontiguousarray(image if image.ndim == 3 else image[..., None])
+        shape = _kernels.shape_predict(planes, origin, size, self.initial_shape, self.pixel_deltas,
+                                       self.anchor_points, self.split_pixels, self.split_thresholds,
+                                       self.leaf_values)
         return _round(origin + shape.astype(np.float64) * size)
 
 
@@ -168,11 +149,6 @@ def _check_image(image):
         raise ValueError(f"predict: image must be uint8 (H, W, 3) RGB or (H, W) grey, got shape {image.shape} "
                          f"and dtype {image.dtype}")
     return image
-
-
-def _intensity(pixels):
-    """dlib's ``get_pixel_intensity``: grey pixels as they are, RGB (F, 3) as (R + G + B) // 3."""
-    return pixels if pixels.ndim == 1 else pixels.astype(np.uint16).sum(axis=1) // 3
 
 
 #: A dlib HOG face box from an MTCNN box (x1, y1, x2, y2) of width w and height h: a

@@ -11,11 +11,72 @@ values; a ``tensor`` is a versioned shape record ``(n, k, r, c)`` then raw float
 import math
 
 import numpy as np
+from numba import njit
 
 __all__ = ["DlibReader"]
 
 # float_details stores these exponents for the special values.
 _SPECIAL_EXPONENTS = {32000: math.inf, 32001: -math.inf, 32002: math.nan}
+# Runs of at least this many floats are decoded by the compiled loop (a shape predictor holds millions).
+_COMPILED_RUN = 16
+
+
+@njit(cache=True, nogil=True)
+def _decode_int(data, pos):
+    """One dlib integer at ``pos``: (value, position after it), or (0, -1) when it is not one."""
+    if pos >= len(data):
+        return 0, -1
+    control = data[pos]
+    size = control & 0x0F
+    if control & 0x70 or size < 1 or size > 8 or pos + 1 + size > len(data):
+        return 0, -1
+    value = 0
+    for k in range(size - 1, -1, -1):
+        value = (value << 8) | np.int64(data[pos + 1 + k])
+    return (-value if control & 0x80 else value), pos + 1 + size
+
+
+@njit(cache=True, nogil=True)
+def _decode_floats(data, pos, n, out):
+    """Decode ``n`` float_details into ``out``; the position after them, or -1 - (index of the bad float)."""
+    for i in range(n):
+        mantissa, pos = _decode_int(data, pos)
+        if pos < 0:
+            return -1 - i
+        exponent, pos = _decode_int(data, pos)
+        if pos < 0:
+            return -1 - i
+        if exponent == 32000:
+            out[i] = np.inf
+        elif exponent == 32001:
+            out[i] = -np.inf
+        elif exponent == 32002:
+            out[i] = np.nan
+        elif -1100 < exponent < 1100:
+            out[i] = math.ldexp(np.float64(mantissa), exponent)
+        else:
+            return -1 - i
+    return pos
+
+
+@njit(cache=True, nogil=True)
+def _decode_columns(data, pos, out):
+    """Decode ``len(out)`` ``matrix<float,0,1>`` of ``out.shape[1]`` rows each into ``out``.
+
+    Returns the position after them, or -1 - (index of the first bad column).
+    """
+    rows = out.shape[1]
+    for i in range(out.shape[0]):
+        nr, pos = _decode_int(data, pos)
+        if pos < 0 or abs(nr) != rows:
+            return -1 - i
+        nc, pos = _decode_int(data, pos)
+        if pos < 0 or abs(nc) != 1:
+            return -1 - i
+        pos = _decode_floats(data, pos, rows, out[i])
+        if pos < 0:
+            return -1 - i
+    return pos
 
 
 class DlibReader:
@@ -34,6 +95,7 @@ class DlibReader:
         self.data = bytes(data)
         self.source = source
         self.pos = 0
+        self._bytes = None
 
     def fail(self, what, problem, at=None):
         """Raise ValueError naming the source, the byte offset (default: the cursor), ``what`` and ``problem``."""
@@ -130,14 +192,43 @@ class DlibReader:
         """``n`` floats, the i-th named ``f"{what} {i}"``."""
         return [self.float(f"{what} {i}") for i in range(n)]
 
+    def float_array(self, n, what):
+        """``n`` floats as a float64 array (long runs decoded by a compiled loop); errors as :meth:`float`."""
+        if n < _COMPILED_RUN:
+            return np.array(self.floats(n, what), dtype=np.float64)
+        if self._bytes is None:
+            self._bytes = np.frombuffer(self.data, dtype=np.uint8)
+        out = np.empty(n, dtype=np.float64)
+        end = _decode_floats(self._bytes, self.pos, n, out)
+        if end < 0:
+            # Read the failing float again the slow way for the precise error.
+            for i in range(-1 - end):
+                self.float(f"{what} {i}")
+            self.float(f"{what} {-1 - end}")
+        self.pos = end
+        return out
+
+    def columns(self, count, size, what):
+        """``count`` columns of ``size`` rows each as a (count, size) float64 array, decoded in one compiled loop."""
+        if self._bytes is None:
+            self._bytes = np.frombuffer(self.data, dtype=np.uint8)
+        out = np.empty((count, size), dtype=np.float64)
+        end = _decode_columns(self._bytes, self.pos, out)
+        if end < 0:
+            # Read the failing column again the slow way for the precise error.
+            for i in range(-end):
+                self.column(size, f"column {i} of {what}")
+        self.pos = end
+        return out
+
     def column(self, size, what):
-        """A ``matrix<float,0,1>`` of ``size`` rows (any size when None): its values as a list."""
+        """A ``matrix<float,0,1>`` of ``size`` rows (any size when None): its values as a float64 array."""
         start = self.pos
         nr, nc = abs(self.int(f"the rows of {what}")), abs(self.int(f"the columns of {what}"))
         if nc != 1 or (size is not None and nr != size):
             self.fail(f"a column of {size if size is not None else 'some'} rows for {what}",
                       f"found a {nr}x{nc} matrix", at=start)
-        return self.floats(nr, what)
+        return self.float_array(nr, what)
 
     def tensor_shape(self, what, version):
         """A tensor shape record of the given version: ``(n, k, r, c)``."""

@@ -43,7 +43,7 @@ def _tree(r, what, num_parts):
     if num_leaves != num_splits + 1 or num_leaves & (num_leaves - 1):
         r.fail(f"a complete binary tree for {what}", f"found {num_splits} splits and {num_leaves} leaves",
                at=leaves_at)
-    leaves = [r.column(2 * num_parts, f"leaf {i} of {what}") for i in range(num_leaves)]
+    leaves = r.columns(num_leaves, 2 * num_parts, f"the leaves of {what}")
     return splits, thresholds, leaves
 
 
@@ -80,7 +80,7 @@ def load_dlib_shape_predictor(path):
         r = DlibReader(f.read(), os.path.basename(os.fspath(path)))
     r.count("the shape_predictor version", {1})
     initial = r.column(None, "the initial shape")
-    if not initial or len(initial) % 2:
+    if len(initial) == 0 or len(initial) % 2:
         r.fail("an initial shape of (x, y) pairs", f"found {len(initial)} values")
     num_parts = len(initial) // 2
 
