@@ -18,28 +18,33 @@ DIRECTIONS = np.array([[1.0000, 0.0000], [0.9397, 0.3420], [0.7660, 0.6428], [0.
 
 
 @njit(cache=True, nogil=True)
-def _blend_truncated(upper_row, lower_row, left, weights, out_row):
-    """One output row of dlib's SIMD columns: float32 blends of 4 pixels, truncated to integers."""
-    C = upper_row.shape[1]
-    upper, lower, out = upper_row.ravel(), lower_row.ravel(), out_row.ravel()
-    for c in range(weights.shape[1]):
-        a, b = left[c] * C, (left[c] + 1) * C
-        w0, w1, w2, w3 = weights[0, c], weights[1, c], weights[2, c], weights[3, c]
-        for k in range(C):
-            v = w0 * np.float32(upper[a + k]) + w1 * np.float32(upper[b + k])
-            v = v + w2 * np.float32(lower[a + k])
-            out[c * C + k] = np.int32(v + w3 * np.float32(lower[b + k]))
+def _blend_rgb(upper, lower, left, weights, out):
+    """One output row of dlib's SIMD columns for RGB bytes: float32 blends of 4 pixels, truncated.
+
+    ``upper``, ``lower`` and ``out`` are rows flattened to (width * 3,).
+    """
+    w0, w1, w2, w3 = weights[0], weights[1], weights[2], weights[3]
+    for c in range(w0.shape[0]):
+        a = left[c] * 3
+        b = a + 3
+        x0, x1, x2, x3 = w0[c], w1[c], w2[c], w3[c]
+        for k in range(3):
+            v = x0 * np.float32(upper[a + k]) + x1 * np.float32(upper[b + k])
+            v = v + x2 * np.float32(lower[a + k])
+            out[c * 3 + k] = np.int32(v + x3 * np.float32(lower[b + k]))
 
 
 @njit(cache=True, nogil=True)
-def _blend(upper_row, lower_row, left, weights, out_row):
-    """One output row of dlib's SIMD columns: float32 blends of 4 values."""
-    for c in range(weights.shape[1]):
-        lo = left[c]
-        for k in range(upper_row.shape[1]):
-            v = weights[0, c] * upper_row[lo, k] + weights[1, c] * upper_row[lo + 1, k]
-            v = v + weights[2, c] * lower_row[lo, k]
-            out_row[c, k] = v + weights[3, c] * lower_row[lo + 1, k]
+def _blend(upper, lower, left, weights, out, channels):
+    """One output row of dlib's SIMD columns for float planes (rows flattened to (width * channels,))."""
+    w0, w1, w2, w3 = weights[0], weights[1], weights[2], weights[3]
+    for c in range(w0.shape[0]):
+        a = left[c] * channels
+        b = a + channels
+        for k in range(channels):
+            v = w0[c] * upper[a + k] + w1[c] * upper[b + k]
+            v = v + w2[c] * lower[a + k]
+            out[c * channels + k] = v + w3[c] * lower[b + k]
 
 
 @njit(cache=True, nogil=True)
@@ -55,7 +60,7 @@ def resize_bilinear(src, out, truncate):
         return
     x_scale = (W - 1) / max(OW - 1, 1)
     y_scale = (H - 1) / max(OH - 1, 1)
-    left = np.empty(OW, np.int64)
+    left = np.empty(OW, np.int32)
     frac32 = np.empty(OW, np.float32)
     frac64 = np.empty(OW, np.float64)
     # dlib's SIMD loop: four float32 lanes stepped by float32(4 * x_scale), stopping at the
@@ -81,8 +86,10 @@ def resize_bilinear(src, out, truncate):
         left[c] = math.floor(x)
         frac64[c] = x - left[c]
     one = np.float32(1)
-    inverse32 = one - frac32
+    fraction = frac32[:n_simd]
+    inverse = one - fraction
     weights = np.empty((4, n_simd), np.float32)
+    rows, out_rows = src.reshape(H, W * C), out.reshape(OH, OW * C)
     y = -y_scale
     for r in range(OH):
         y += y_scale
@@ -91,13 +98,12 @@ def resize_bilinear(src, out, truncate):
         tb = y - top
         tbf, itbf = np.float32(tb), np.float32(1 - tb)
         for c in range(n_simd):
-            weights[0, c], weights[1, c] = itbf * inverse32[c], itbf * frac32[c]
-            weights[2, c], weights[3, c] = tbf * inverse32[c], tbf * frac32[c]
-        upper_row, lower_row, out_row = src[top], src[bottom], out[r]
+            weights[0, c], weights[1, c] = itbf * inverse[c], itbf * fraction[c]
+            weights[2, c], weights[3, c] = tbf * inverse[c], tbf * fraction[c]
         if truncate:
-            _blend_truncated(upper_row, lower_row, left, weights, out_row)
+            _blend_rgb(rows[top], rows[bottom], left, weights, out_rows[r])
         else:
-            _blend(upper_row, lower_row, left, weights, out_row)
+            _blend(rows[top], rows[bottom], left, weights, out_rows[r], C)
         for c in range(n_simd, OW):
             lo = left[c]
             ro = min(lo + 1, W - 1)
@@ -115,38 +121,59 @@ def resize_bilinear(src, out, truncate):
 
 
 @njit(cache=True, nogil=True)
-def _row_gradients(img, y, stop, simd_end, gx, gy, length):
-    """Gradients of pixels 1 .. stop - 1 of row ``y``: the strongest channel's, with dlib's tie rules.
+def _row_gradients(img, y, start, stop, simd, gx, gy, length):
+    """Gradients of pixels ``start .. stop - 1`` of row ``y``: the strongest channel's, with dlib's tie rules.
 
-    dlib's 8-wide SIMD loop (x < ``simd_end``) keeps red only if strictly above green and
-    that only if strictly above blue (the later channel wins ties); its scalar loop
-    switches to a later channel only if strictly above.
+    dlib's 8-wide SIMD loop (``simd``) keeps red only if strictly above green and that
+    only if strictly above blue (the later channel wins ties); its scalar loop switches
+    to a later channel only if strictly above. The two rules are separate loops here, so
+    that each runs without branches.
     """
     up, row, down = img[y - 1], img[y], img[y + 1]
-    for x in range(1, stop):
+    if img.shape[2] == 1:
+        for x in range(start, stop):
+            rx = np.int32(row[x + 1, 0]) - np.int32(row[x - 1, 0])
+            ry = np.int32(down[x, 0]) - np.int32(up[x, 0])
+            gx[x], gy[x], length[x] = rx, ry, rx * rx + ry * ry
+        return
+    for x in range(start, stop):
         rx = np.int32(row[x + 1, 0]) - np.int32(row[x - 1, 0])
         ry = np.int32(down[x, 0]) - np.int32(up[x, 0])
-        rl = rx * rx + ry * ry
-        if img.shape[2] == 1:
-            gx[x], gy[x], length[x] = rx, ry, rl
-            continue
         grx = np.int32(row[x + 1, 1]) - np.int32(row[x - 1, 1])
         gry = np.int32(down[x, 1]) - np.int32(up[x, 1])
-        gl = grx * grx + gry * gry
         brx = np.int32(row[x + 1, 2]) - np.int32(row[x - 1, 2])
         bry = np.int32(down[x, 2]) - np.int32(up[x, 2])
-        bl = brx * brx + bry * bry
-        if x < simd_end:
+        rl, gl, bl = rx * rx + ry * ry, grx * grx + gry * gry, brx * brx + bry * bry
+        if simd:
             red = rl > gl
-            tx, ty, tl = (rx, ry, rl) if red else (grx, gry, gl)
+            tx, ty, tl = (rx if red else grx), (ry if red else gry), (rl if red else gl)
             keep = tl > bl
         else:
             green = gl > rl
-            tx, ty, tl = (grx, gry, gl) if green else (rx, ry, rl)
+            tx, ty, tl = (grx if green else rx), (gry if green else ry), (gl if green else rl)
             keep = not bl > tl
         gx[x] = tx if keep else brx
         gy[x] = ty if keep else bry
         length[x] = tl if keep else bl
+
+
+@njit(cache=True, nogil=True)
+def _add_to_histograms(start, stop, simd, length, orientation, ixp, vx0, vx1, vy0, vy1, top, bottom):
+    """Spread the magnitudes of pixels ``start .. stop - 1`` of a row over the 4 nearest cells' bins."""
+    for x in range(start, stop):
+        v = np.sqrt(np.float32(length[x]))
+        if simd:
+            # dlib's SIMD loop scales the x fractions by the magnitude first.
+            wx1, wx0 = vx1[x] * v, vx0[x] * v
+            w11, w01, w10, w00 = vy1 * wx1, vy0 * wx1, vy1 * wx0, vy0 * wx0
+        else:
+            w11, w01 = vy1 * vx1[x] * v, vy0 * vx1[x] * v
+            w10, w00 = vy1 * vx0[x] * v, vy0 * vx0[x] * v
+        c, o = ixp[x], orientation[x]
+        top[c + 1, o] += w11
+        bottom[c + 1, o] += w01
+        top[c + 2, o] += w10
+        bottom[c + 2, o] += w00
 
 
 @njit(cache=True, nogil=True)
@@ -176,7 +203,8 @@ def fhog(img, cell_size, rows_padding, cols_padding, directions):
     length = np.zeros(visible_nc, np.int32)
     best, orientation = np.zeros(visible_nc, np.float32), np.zeros(visible_nc, np.int32)
     for y in range(1, visible_nr):
-        _row_gradients(img, y, visible_nc, simd_end, gx, gy, length)
+        _row_gradients(img, y, 1, simd_end, True, gx, gy, length)
+        _row_gradients(img, y, simd_end, visible_nc, False, gx, gy, length)
         # The first of the 18 directions with the largest dot product (dlib's strict comparisons).
         best[:] = 0
         orientation[:] = 0
@@ -197,20 +225,8 @@ def fhog(img, cell_size, rows_padding, cols_padding, directions):
         vy0 = yp - np.float32(iyp)
         vy1 = one - vy0
         top, bottom = hist[iyp + 1], hist[iyp + 2]
-        for x in range(1, visible_nc):
-            v = np.sqrt(np.float32(length[x]))
-            if x < simd_end:
-                # dlib's SIMD loop scales the x fractions by the magnitude first.
-                wx1, wx0 = vx1[x] * v, vx0[x] * v
-                w11, w01, w10, w00 = vy1 * wx1, vy0 * wx1, vy1 * wx0, vy0 * wx0
-            else:
-                w11, w01 = vy1 * vx1[x] * v, vy0 * vx1[x] * v
-                w10, w00 = vy1 * vx0[x] * v, vy0 * vx0[x] * v
-            c, o = ixp[x], orientation[x]
-            top[c + 1, o] += w11
-            bottom[c + 1, o] += w01
-            top[c + 2, o] += w10
-            bottom[c + 2, o] += w00
+        _add_to_histograms(1, simd_end, True, length, orientation, ixp, vx0, vx1, vy0, vy1, top, bottom)
+        _add_to_histograms(simd_end, visible_nc, False, length, orientation, ixp, vx0, vx1, vy0, vy1, top, bottom)
     norm = np.zeros((cells_nr, cells_nc), np.float32)
     for r in range(cells_nr):
         for c in range(cells_nc):

@@ -25,13 +25,16 @@ The features and pyramid images equal dlib's (:mod:`cnnkit.face.fhog`,
 (and their SVD is LAPACK's, not dlib's), so confidences differ from dlib's by float32
 rounding only.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from cnnkit.face import _dlib_kernels as _kernels
 from cnnkit.face.dlib_image import boxes_overlap, pyramid_down, pyramid_up, rect_down, rect_up, to_rect
 from cnnkit.face.fhog import NUM_FEATURES, fhog_planes
 
-__all__ = ["HOGFaceDetector"]
+__all__ = ["HOGFaceDetector", "usable_cpus"]
 
 _CONFIG_KEYS = ("cell_size", "padding", "window_width", "window_height", "fhog_rows", "fhog_cols",
                 "max_pyramid_levels", "min_pyramid_layer_width", "min_pyramid_layer_height", "iou_thresh",
@@ -55,6 +58,24 @@ def _separable_filters(weights, rows, cols):
     if len(separable) <= NUM_FEATURES * min(rows, cols) / 3.0:
         return separable
     return [(i, np.eye(rows)[m], planes[i, m]) for i in range(NUM_FEATURES) for m in range(rows)]
+
+
+def usable_cpus():
+    """The cores this process may run on (its CPU affinity where the system tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class _Done:
+    """A finished result with the interface of a future (for the single-threaded path)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
 
 
 class HOGFaceDetector:
@@ -144,7 +165,17 @@ class HOGFaceDetector:
             corners += [x + (cell // 2 if x >= 0 else -(cell // 2)), y + (cell // 2 if y >= 0 else -(cell // 2))]
         return to_rect(rect_up((corners[0], corners[1], corners[2], corners[3]), level))
 
-    def detect(self, image, upsample=0, adjust_threshold=0.0):
+    def _level_detections(self, level_image, level, adjust_threshold):
+        """Per filter, the (score, rect) of every window of one pyramid level at or above its threshold."""
+        scores = self._scores(fhog_planes(level_image, self.config["cell_size"], self.rows, self.cols))
+        found = []
+        for d in range(self.num_detectors):
+            rows, cols = np.nonzero(scores[d] >= self.thresholds[d] + adjust_threshold)
+            found.append([(float(scores[d, i, j]), self._window_rect(i + self.rows // 2, j + self.cols // 2, level))
+                          for i, j in zip(rows, cols)])
+        return found
+
+    def detect(self, image, upsample=0, adjust_threshold=0.0, threads=None):
         """Faces in one image, as dlib's ``detector.run(image, upsample, adjust_threshold)``.
 
         Parameters
@@ -156,6 +187,9 @@ class HOGFaceDetector:
             80 / 2**upsample pixels).
         adjust_threshold : float, default 0.0
             Added to every filter's threshold; negative values find more, weaker faces.
+        threads : int, optional
+            Pyramid levels scanned at once (the compiled loops release the GIL); by
+            default as many as this process may use cores.
 
         Returns
         -------
@@ -169,19 +203,24 @@ class HOGFaceDetector:
                              f"{image.shape} and dtype {image.dtype}")
         if int(upsample) != upsample or upsample < 0:
             raise ValueError(f"HOGFaceDetector.detect: upsample must be a non-negative integer, got {upsample!r}")
+        threads = usable_cpus() if threads is None else int(threads)
+        if threads < 1:
+            raise ValueError(f"HOGFaceDetector.detect: threads must be >= 1, got {threads}")
         level_image = pyramid_up(image, int(upsample))
         found = [[] for _ in range(self.num_detectors)]
-        half_rows, half_cols = self.rows // 2, self.cols // 2
         if level_image.size:
-            for level in range(self._levels(*level_image.shape[:2])):
-                if level:
-                    level_image = pyramid_down(level_image)
-                scores = self._scores(fhog_planes(level_image, self.config["cell_size"], self.rows, self.cols))
-                for d in range(self.num_detectors):
-                    threshold = self.thresholds[d] + adjust_threshold
-                    for i, j in zip(*np.nonzero(scores[d] >= threshold)):
-                        score = float(scores[d, i, j])
-                        found[d].append((score, self._window_rect(i + half_rows, j + half_cols, level)))
+            levels = []
+            with ThreadPoolExecutor(threads) as pool:
+                # Each level's image is made here while the workers scan the levels before it.
+                for level in range(self._levels(*level_image.shape[:2])):
+                    if level:
+                        level_image = pyramid_down(level_image)
+                    levels.append(pool.submit(self._level_detections, level_image, level, adjust_threshold)
+                                  if threads > 1 else _Done(self._level_detections(level_image, level,
+                                                                                   adjust_threshold)))
+            for result in levels:
+                for d, dets in enumerate(result.result()):
+                    found[d] += dets
         candidates = []
         for d, dets in enumerate(found):
             dets.sort(key=lambda item: -item[0])
