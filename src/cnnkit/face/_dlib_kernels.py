@@ -35,24 +35,33 @@ def _blend_rgb(upper, lower, left, weights, out):
 
 
 @njit(cache=True, nogil=True)
-def _blend(upper, lower, left, weights, out, channels):
-    """One output row of dlib's SIMD columns for float planes (rows flattened to (width * channels,))."""
+def _blend(upper, lower, left, weights, out, channels, round_to_bytes):
+    """One output row of dlib's SIMD columns for grey planes (rows flattened to (width * channels,)).
+
+    Float planes keep the float32 blend; grey bytes are rounded (dlib adds 0.5 and truncates).
+    """
     w0, w1, w2, w3 = weights[0], weights[1], weights[2], weights[3]
     for c in range(w0.shape[0]):
         a = left[c] * channels
         b = a + channels
         for k in range(channels):
-            v = w0[c] * upper[a + k] + w1[c] * upper[b + k]
-            v = v + w2[c] * lower[a + k]
-            out[c * channels + k] = v + w3[c] * lower[b + k]
+            v = w0[c] * np.float32(upper[a + k]) + w1[c] * np.float32(upper[b + k])
+            v = v + w2[c] * np.float32(lower[a + k])
+            v = v + w3[c] * np.float32(lower[b + k])
+            if round_to_bytes:
+                out[c * channels + k] = np.int64(np.float64(v) + 0.5)
+            else:
+                out[c * channels + k] = v
 
 
 @njit(cache=True, nogil=True)
-def resize_bilinear(src, out, truncate):
+def resize_bilinear(src, out, rgb, grey_bytes):
     """dlib's bilinear ``resize_image`` of (H, W, C) ``src`` into (OH, OW, C) ``out``.
 
-    ``truncate``: dlib's ``rgb_pixel`` path (uint8 results truncated, last columns in
-    float64); otherwise its grey float path (last columns with float32 fractions).
+    ``rgb``: dlib's ``rgb_pixel`` path (bytes truncated, last columns in float64);
+    otherwise its grey path, per plane (last columns with float32 fractions); with
+    ``grey_bytes`` the results are bytes, rounded in the SIMD columns but truncated in
+    the last ones, as dlib does.
     """
     H, W, C = src.shape
     OH, OW = out.shape[0], out.shape[1]
@@ -100,15 +109,15 @@ def resize_bilinear(src, out, truncate):
         for c in range(n_simd):
             weights[0, c], weights[1, c] = itbf * inverse[c], itbf * fraction[c]
             weights[2, c], weights[3, c] = tbf * inverse[c], tbf * fraction[c]
-        if truncate:
+        if rgb:
             _blend_rgb(rows[top], rows[bottom], left, weights, out_rows[r])
         else:
-            _blend(rows[top], rows[bottom], left, weights, out_rows[r], C)
+            _blend(rows[top], rows[bottom], left, weights, out_rows[r], C, grey_bytes)
         for c in range(n_simd, OW):
             lo = left[c]
             ro = min(lo + 1, W - 1)
             for k in range(C):
-                if truncate:
+                if rgb:
                     lr = frac64[c]
                     value = ((1 - tb) * ((1 - lr) * np.float64(src[top, lo, k]) + lr * np.float64(src[top, ro, k]))
                              + tb * ((1 - lr) * np.float64(src[bottom, lo, k]) + lr * np.float64(src[bottom, ro, k])))
@@ -117,7 +126,11 @@ def resize_bilinear(src, out, truncate):
                     lr32 = np.float32(frac64[c])
                     upper = (one - lr32) * np.float32(src[top, lo, k]) + lr32 * np.float32(src[top, ro, k])
                     lower = (one - lr32) * np.float32(src[bottom, lo, k]) + lr32 * np.float32(src[bottom, ro, k])
-                    out[r, c, k] = np.float32((1 - tb) * upper + tb * lower)
+                    value32 = np.float32((1 - tb) * upper + tb * lower)
+                    if grey_bytes:
+                        out[r, c, k] = np.int64(min(max(value32, np.float32(0)), np.float32(255)))
+                    else:
+                        out[r, c, k] = value32
 
 
 @njit(cache=True, nogil=True)
@@ -155,6 +168,25 @@ def _row_gradients(img, y, start, stop, simd, gx, gy, length):
         gx[x] = tx if keep else brx
         gy[x] = ty if keep else bry
         length[x] = tl if keep else bl
+
+
+@njit(cache=True, nogil=True)
+def _orientations(gx, gy, stop, directions, orientation):
+    """For pixels 1 .. stop - 1: the first of the 18 directions with the largest dot product (dlib's rule)."""
+    d = directions
+    for x in range(1, stop):
+        fx, fy = np.float32(gx[x]), np.float32(gy[x])
+        best, index = np.float32(0), np.int32(0)
+        # A constant 9-step loop of selects: unrolled, so the loop over x vectorises.
+        for o in range(9):
+            dot = fx * d[o, 0] + fy * d[o, 1]
+            positive = dot > best
+            best = dot if positive else best
+            index = np.int32(o) if positive else index
+            negative = -dot > best
+            best = -dot if negative else best
+            index = np.int32(o + 9) if negative else index
+        orientation[x] = index
 
 
 @njit(cache=True, nogil=True)
@@ -201,25 +233,11 @@ def fhog(img, cell_size, rows_padding, cols_padding, directions):
         vx1[x] = one - vx0[x]
     gx, gy = np.zeros(visible_nc, np.int32), np.zeros(visible_nc, np.int32)
     length = np.zeros(visible_nc, np.int32)
-    best, orientation = np.zeros(visible_nc, np.float32), np.zeros(visible_nc, np.int32)
+    orientation = np.zeros(visible_nc, np.int32)
     for y in range(1, visible_nr):
         _row_gradients(img, y, 1, simd_end, True, gx, gy, length)
         _row_gradients(img, y, simd_end, visible_nc, False, gx, gy, length)
-        # The first of the 18 directions with the largest dot product (dlib's strict comparisons).
-        best[:] = 0
-        orientation[:] = 0
-        for o in range(9):
-            d0, d1 = directions[o, 0], directions[o, 1]
-            # Written as selects (no branches) so that the loop over x vectorises.
-            for x in range(1, visible_nc):
-                dot = np.float32(gx[x]) * d0 + np.float32(gy[x]) * d1
-                b = best[x]
-                positive = dot > b
-                b = dot if positive else b
-                o_x = np.int32(o) if positive else orientation[x]
-                negative = -dot > b
-                best[x] = -dot if negative else b
-                orientation[x] = np.int32(o + 9) if negative else o_x
+        _orientations(gx, gy, visible_nc, directions, orientation)
         yp = np.float32((y + 0.5) / cell_size - 0.5)
         iyp = math.floor(yp)
         vy0 = yp - np.float32(iyp)
@@ -271,6 +289,29 @@ def fhog(img, cell_size, rows_padding, cols_padding, directions):
 
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _filter_rows10(source, taps, out):
+    """``out[c] = sum_n source[c + n] * taps[n]`` for a 10-tap filter, the taps held in registers."""
+    t0, t1, t2, t3, t4, t5, t6, t7, t8, t9 = taps
+    for c in range(len(out)):
+        out[c] = ((((((((source[c] * t0 + source[c + 1] * t1) + source[c + 2] * t2) + source[c + 3] * t3)
+                       + source[c + 4] * t4) + source[c + 5] * t5) + source[c + 6] * t6) + source[c + 7] * t7)
+                  + source[c + 8] * t8) + source[c + 9] * t9
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _filter_columns10(ring, first, taps, out):
+    """``out[c] += sum_m ring[(first + m) % 10][c] * taps[m]`` for a 10-tap filter over a ring of 10 rows."""
+    t0, t1, t2, t3, t4, t5, t6, t7, t8, t9 = taps
+    r0, r1, r2, r3, r4 = ring[first % 10], ring[(first + 1) % 10], ring[(first + 2) % 10], ring[(first + 3) % 10], \
+        ring[(first + 4) % 10]
+    r5, r6, r7, r8, r9 = ring[(first + 5) % 10], ring[(first + 6) % 10], ring[(first + 7) % 10], \
+        ring[(first + 8) % 10], ring[(first + 9) % 10]
+    for c in range(len(out)):
+        out[c] += ((((((((r0[c] * t0 + r1[c] * t1) + r2[c] * t2) + r3[c] * t3) + r4[c] * t4) + r5[c] * t5)
+                     + r6[c] * t6) + r7[c] * t7) + r8[c] * t8) + r9[c] * t9
+
+
 @njit(cache=True, nogil=True)
 def separable_scores(planes, plane_of, detector_of, row_filters, col_filters, out):
     """Sum rank-1 filters over feature planes, as dlib's ``float_spatially_filter_image_separable``.
@@ -284,23 +325,30 @@ def separable_scores(planes, plane_of, detector_of, row_filters, col_filters, ou
     KR, KC = col_filters.shape[1], row_filters.shape[1]
     # The row-filtered rows a window row needs, kept in a ring of KR rows (it stays in the L1 cache).
     ring = np.empty((KR, OW), np.float32)
+    ten = KR == 10 and KC == 10
     for k in range(len(plane_of)):
         plane, target = planes[plane_of[k]], out[detector_of[k]]
         for r in range(OH + KR - 1):
             slot = ring[r % KR]
-            source = plane[r]
-            slot[:] = 0
-            for n in range(KC):
-                w = row_filters[k, n]
-                for c in range(OW):
-                    slot[c] += source[c + n] * w
+            if ten:
+                # dlib's face detector: 10x10 filters, the taps in registers.
+                _filter_rows10(plane[r], row_filters[k], slot)
+            else:
+                slot[:] = 0
+                for n in range(KC):
+                    w = row_filters[k, n]
+                    for c in range(OW):
+                        slot[c] += plane[r, c + n] * w
             i = r - KR + 1
-            if i >= 0:
-                row = target[i]
+            if i < 0:
+                continue
+            if ten:
+                _filter_columns10(ring, i, col_filters[k], target[i])
+            else:
                 for m in range(KR):
                     w, filtered = col_filters[k, m], ring[(i + m) % KR]
                     for c in range(OW):
-                        row[c] += filtered[c] * w
+                        target[i, c] += filtered[c] * w
 
 
 @njit(cache=True, nogil=True)

@@ -68,16 +68,6 @@ def usable_cpus():
         return os.cpu_count() or 1
 
 
-class _Done:
-    """A finished result with the interface of a future (for the single-threaded path)."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
-
-
 class HOGFaceDetector:
     """dlib's HOG face detector: FHOG filters over an image pyramid.
 
@@ -209,17 +199,21 @@ class HOGFaceDetector:
         level_image = pyramid_up(image, int(upsample))
         found = [[] for _ in range(self.num_detectors)]
         if level_image.size:
+            pool = ThreadPoolExecutor(threads) if threads > 1 else None
             levels = []
-            with ThreadPoolExecutor(threads) as pool:
-                # Each level's image is made here while the workers scan the levels before it.
-                for level in range(self._levels(*level_image.shape[:2])):
-                    if level:
-                        level_image = pyramid_down(level_image)
-                    levels.append(pool.submit(self._level_detections, level_image, level, adjust_threshold)
-                                  if threads > 1 else _Done(self._level_detections(level_image, level,
-                                                                                   adjust_threshold)))
-            for result in levels:
-                for d, dets in enumerate(result.result()):
+            # Each level's image is made here while the workers scan the levels before it.
+            for level in range(self._levels(*level_image.shape[:2])):
+                if level:
+                    level_image = pyramid_down(level_image)
+                if pool is None:
+                    levels.append(self._level_detections(level_image, level, adjust_threshold))
+                else:
+                    levels.append(pool.submit(self._level_detections, level_image, level, adjust_threshold))
+            if pool is not None:
+                levels = [future.result() for future in levels]
+                pool.shutdown()
+            for level_found in levels:
+                for d, dets in enumerate(level_found):
                     found[d] += dets
         candidates = []
         for d, dets in enumerate(found):

@@ -7,8 +7,8 @@ by dlib's own resampling. To find the same boxes, this module reproduces both:
 
 - :func:`resize_bilinear` is dlib's ``resize_image`` with ``interpolate_bilinear``,
   including its arithmetic: source columns stepped in float32 in lanes of four (its
-  SIMD loop) and the last columns in float64, results truncated to integers (the
-  loop is compiled by numba, :mod:`cnnkit.face._dlib_kernels`);
+  SIMD loop) and the last columns in float64, RGB results truncated to integers,
+  grey ones rounded (the loop is compiled by numba, :mod:`cnnkit.face._dlib_kernels`);
 - :func:`pyramid_down` is ``pyramid_down<N>`` (a resize to ``(N-1)/N`` of the size,
   ``N = 6`` for the face detectors) and :func:`pyramid_up` is dlib's ``pyramid_up``
   with ``pyramid_down<2>`` (the upsampling of ``number_of_times_to_upsample``);
@@ -95,9 +95,9 @@ def resize_bilinear(image, out_h, out_w):
 
     Parameters
     ----------
-    image : ndarray, shape (H, W, 3) uint8 or (H, W) / (H, W, C) float32
-        An RGB image (dlib's ``rgb_pixel`` path: results truncated to uint8), or float
-        planes (dlib's grey float path, as its DNN input pyramid uses).
+    image : ndarray, shape (H, W, 3) uint8, (H, W) uint8, or (H, W) / (H, W, C) float32
+        An RGB image (dlib's ``rgb_pixel`` path: results truncated), a grey image
+        (dlib's grey path: rounded), or float planes (as dlib's DNN input pyramid).
     out_h, out_w : int
         The output size.
 
@@ -107,12 +107,13 @@ def resize_bilinear(image, out_h, out_w):
     """
     image = np.asarray(image)
     rgb = image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
-    if not rgb and not (image.dtype == np.float32 and image.ndim in (2, 3)):
-        raise ValueError(f"resize_bilinear: image must be RGB uint8 (H, W, 3) or float32 (H, W[, C]), got shape "
-                         f"{image.shape} and dtype {image.dtype}")
+    grey = image.dtype == np.uint8 and image.ndim == 2
+    if not (rgb or grey or (image.dtype == np.float32 and image.ndim in (2, 3))):
+        raise ValueError(f"resize_bilinear: image must be RGB (H, W, 3) or grey (H, W) uint8, or float32 planes "
+                         f"(H, W[, C]), got shape {image.shape} and dtype {image.dtype}")
     planes = np.ascontiguousarray(image if image.ndim == 3 else image[..., None])
     out = np.zeros((int(out_h), int(out_w), planes.shape[2]), dtype=image.dtype)
-    _kernels.resize_bilinear(planes, out, rgb)
+    _kernels.resize_bilinear(planes, out, rgb, grey)
     return out if image.ndim == 3 else out[..., 0]
 
 
