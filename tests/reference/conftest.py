@@ -1,4 +1,5 @@
 """The released dlib models for the oracle tests: fetched once per session, for dlib-bin and for cnnkit."""
+import importlib
 from types import SimpleNamespace
 
 import pytest
@@ -16,16 +17,22 @@ def dlib_models(tmp_path_factory):
     """
     dlib = pytest.importorskip("dlib")
     from cnnkit import weights
-    from cnnkit.face import embed, locate
+    from cnnkit.face import locate
+
+    # the module itself: cnnkit.face re-exports a function called embed
+    embed = importlib.import_module("cnnkit.face.embed")
 
     folder = tmp_path_factory.mktemp("dlib_models")
     patch = pytest.MonkeyPatch()
     patch.setenv("CNNKIT_HOME", str(tmp_path_factory.mktemp("cnnkit_home")))
     try:
-        paths = weights.fetch_members(_ARCHIVE_ENTRIES[0], folder)
-        archive = folder / weights.get_entry(_ARCHIVE_ENTRIES[0]).archive
+        # One folder per entry: fetch_members names the extracted files member0, member1, ...
+        (folder / _ARCHIVE_ENTRIES[0]).mkdir()
+        paths = weights.fetch_members(_ARCHIVE_ENTRIES[0], folder / _ARCHIVE_ENTRIES[0])
+        archive = folder / _ARCHIVE_ENTRIES[0] / weights.get_entry(_ARCHIVE_ENTRIES[0]).archive
         for name in _ARCHIVE_ENTRIES[1:]:
-            paths.update(weights.fetch_members(name, folder, archive=archive))
+            (folder / name).mkdir()
+            paths.update(weights.fetch_members(name, folder / name, archive=archive))
         for name in _ARCHIVE_ENTRIES:
             weights.fetch(name, progress=False, archive=archive)
         source = folder / "dlib-sdist"
