@@ -10,7 +10,7 @@ one tree after the other; the similarity transform from the mean shape to the cu
 one fitted in float64 and used in float32; sample points rounded to the nearest pixel
 (0 outside the image); grey = (R + G + B) // 3 (dlib's ``get_pixel_intensity``); the
 final points rounded to whole pixels, as dlib's ``point``. The cascades run compiled
-(:func:`cnnkit.face._dlib_kernels.shape_predict`).
+(:func:`cnnkit.face._shape_kernels.shape_predict`).
 
 With the weights of ``shape_predictor_5_face_landmarks.dat`` (the
 ``"dlib-shape-predictor-5"`` entry of :mod:`cnnkit.weights`) it gives dlib's 5 points:
@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from cnnkit.face import _dlib_kernels as _kernels
+from cnnkit.face import _shape_kernels as _kernels
 
 __all__ = ["ShapePredictor", "dlib_box_from_mtcnn", "MTCNN_TO_DLIB_BOX", "STATE_KEYS"]
 
