@@ -36,6 +36,8 @@ from cnnkit.face.fhog import NUM_FEATURES, fhog_planes
 
 __all__ = ["HOGFaceDetector", "usable_cpus"]
 
+# Images (after upsampling) at least this large are scanned by several threads by default.
+_THREADED_PIXELS = 1_000_000
 _CONFIG_KEYS = ("cell_size", "padding", "window_width", "window_height", "fhog_rows", "fhog_cols",
                 "max_pyramid_levels", "min_pyramid_layer_width", "min_pyramid_layer_height", "iou_thresh",
                 "percent_covered_thresh")
@@ -179,7 +181,8 @@ class HOGFaceDetector:
             Added to every filter's threshold; negative values find more, weaker faces.
         threads : int, optional
             Pyramid levels scanned at once (the compiled loops release the GIL); by
-            default as many as this process may use cores.
+            default as many as this process may use cores for images of a megapixel or
+            more (after upsampling), one for smaller ones.
 
         Returns
         -------
@@ -193,13 +196,15 @@ class HOGFaceDetector:
                              f"{image.shape} and dtype {image.dtype}")
         if int(upsample) != upsample or upsample < 0:
             raise ValueError(f"HOGFaceDetector.detect: upsample must be a non-negative integer, got {upsample!r}")
-        threads = usable_cpus() if threads is None else int(threads)
-        if threads < 1:
-            raise ValueError(f"HOGFaceDetector.detect: threads must be >= 1, got {threads}")
         level_image = pyramid_up(image, int(upsample))
+        if threads is None:
+            # Starting threads costs more than small images take to scan.
+            threads = usable_cpus() if level_image.shape[0] * level_image.shape[1] >= _THREADED_PIXELS else 1
+        if int(threads) != threads or threads < 1:
+            raise ValueError(f"HOGFaceDetector.detect: threads must be a positive integer, got {threads!r}")
         found = [[] for _ in range(self.num_detectors)]
         if level_image.size:
-            pool = ThreadPoolExecutor(threads) if threads > 1 else None
+            pool = ThreadPoolExecutor(int(threads)) if threads > 1 else None
             levels = []
             # Each level's image is made here while the workers scan the levels before it.
             for level in range(self._levels(*level_image.shape[:2])):
