@@ -83,10 +83,10 @@ def test_the_box_is_rounded_to_whole_pixels_as_dlibs_rectangle():
                                   predictor.predict(image, (0, 0, 10, 10)))
 
 
-def test_predict_rejects_float_images_and_bad_boxes():
+def test_predict_rejects_0_255_float_images_and_bad_boxes():
     predictor = ShapePredictor(hand_built())
-    with pytest.raises(ValueError, match="uint8"):
-        predictor.predict(np.zeros((11, 11), np.float32), (0, 0, 10, 10))
+    with pytest.raises(ValueError, match=r"within \[0, 1\]"):
+        predictor.predict(np.full((11, 11), 200, np.float32), (0, 0, 10, 10))
     with pytest.raises(ValueError, match="4 finite numbers"):
         predictor.predict(image_with({}), (0, 0, 10))
 

@@ -46,12 +46,12 @@ def register(subparsers):
 
 
 def _read(path):
-    """An image file as RGB uint8 (H, W, 3)."""
+    """An image file as RGB uint8 (H, W, 3), as MTCNN and dlib read pictures."""
     import numpy as np
-    from PIL import Image
 
-    with Image.open(path) as picture:
-        return np.asarray(picture.convert("RGB"))
+    from cnnkit.data.images import load_image
+
+    return load_image(path, dtype=np.uint8)
 
 
 def _faces_json(faces):

@@ -222,7 +222,7 @@ def run_predict(args):
     if "input_shape" not in preprocessing:
         raise ValueError(f"{args.weights} records no input_shape; it was not written by cnnkit train")
     H, W, C = preprocessing["input_shape"]
-    images = np.stack([data.read_image(path, size=(H, W), grayscale=C == 1) for path in args.images])
+    images = np.stack([data.load_image(path, (H, W), mode="gray" if C == 1 else "rgb") for path in args.images])
     normalize = data.build_preprocessing({"mean": preprocessing.get("mean"), "std": preprocessing.get("std")})
     probabilities = train.predict(checkpoint.model, normalize(images))
     names = checkpoint.class_names or [str(i) for i in range(probabilities.shape[1])]
