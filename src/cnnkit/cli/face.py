@@ -37,7 +37,7 @@ def register(subparsers):
     i.set_defaults(func=run_identify)
 
     t = sub.add_parser("train", help="train the triplet (Siamese) embedding on the AT&T faces from scratch")
-    t.add_argument("--root", default=None, help="the att_faces folder (s1 ... s40)")
+    t.add_argument("--root", default=None, help="an att_faces folder (s1 ... s40); default: the copy shipped with cnnkit")
     t.add_argument("--epochs", type=int, default=40)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("-o", "--output", default="att_embedding.safetensors", help="where to save the trained weights")

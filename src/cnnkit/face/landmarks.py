@@ -180,7 +180,7 @@ def _intensity(pixels):
 #: square of side ``SIDE * w`` centred at the MTCNN box's centre moved by
 #: ``(DX * w, DY * h)``. MTCNN boxes reach from the brows to the chin and are taller than
 #: wide; dlib's are square, from the forehead to the chin. The three numbers are the means
-#: over the 14 faces of /work/shared/datasets/named_faces (dlib boxes in its faces.csv,
+#: over the 14 faces of tests/data/named_faces (dlib boxes in its faces.csv,
 #: cnnkit's MTCNN detections); with them, leave-one-out, the shape predictor's points are
 #: within 3 px of dlib's own. dlib's boxes are themselves quantised (pyramid levels 6/5
 #: apart, positions on an 8-cell grid), so no mapping matches them exactly.

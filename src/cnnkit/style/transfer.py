@@ -108,7 +108,7 @@ def stylize(content, style, size=256, steps=150, optimizer="lbfgs", lr=0.02,
         G's longer side in pixels; the content is resized to it. Time grows
         with the pixel count: about 0.6 s per step at 256 on two idle cores.
     steps : int, default 150
-        Optimisation steps (DATA.md: most of the change happens in 100-150; measured
+        Optimisation steps (most of the change happens in 100-150; measured
         here, the total cost fell from 23.8 to 0.49 by step 100 and 0.46 by 150).
     optimizer : {"lbfgs", "adam"}, default "lbfgs"
         L-BFGS with 50 pairs of history converges much further; Adam clips
