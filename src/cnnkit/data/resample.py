@@ -10,6 +10,8 @@ which for enlarging is the same as clamping to the edge pixel.
 """
 import numpy as np
 
+from cnnkit.utils import pair
+
 __all__ = ["resize", "resample", "target_shape", "METHODS"]
 
 METHODS = ("bilinear", "area")
@@ -26,11 +28,7 @@ def target_shape(size, longer_side, H, W):
         return max(1, round(H * scale)), max(1, round(W * scale))
     if size is None:
         return None
-    pair = (size, size) if np.ndim(size) == 0 else tuple(size)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
-                                 for v in pair):
-        raise ValueError(f"size must be a positive integer or a pair (height, width) of them, got {size!r}")
-    return int(pair[0]), int(pair[1])
+    return pair(size, "size", low=1)
 
 
 def _taps(n_in, n_out, method, extent):
