@@ -112,8 +112,8 @@ def _normalise_mode(picture):
     return picture
 
 
-def _to_array(path, picture):
-    """Pixels as float64 (H, W, C) in [0, 1], C = 1 or 3, alpha composited on white."""
+def _to_array(path, picture, work):
+    """Pixels as floats of dtype ``work`` (H, W, C) in [0, 1], C = 1 or 3, alpha composited on white."""
     mode = picture.mode
     if mode in ("La", "RGBa"):  # premultiplied after reduce: back to straight alpha
         picture, mode = picture.convert(mode.replace("a", "A")), mode.replace("a", "A")
@@ -122,20 +122,21 @@ def _to_array(path, picture):
         if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
             raise ImageError(path, f"its 32-bit pixels span {pixels.min()}..{pixels.max()}, outside the 16-bit "
                                    f"range 0..65535 that is read")
-        return (pixels / 65535.0)[..., None]
+        return (pixels.astype(work) / work(65535))[..., None]
     if mode == "F":
         if not np.isfinite(pixels).all() or (pixels.size and (pixels.min() < 0 or pixels.max() > 1)):
             raise ImageError(path, "its floating-point pixels are not all within [0, 1]")
-        return pixels.astype(np.float64)[..., None]
-    pixels = pixels.reshape(pixels.shape[:2] + (-1,)) / 255.0
+        return pixels.astype(work)[..., None]
+    pixels = pixels.reshape(pixels.shape[:2] + (-1,)).astype(work)
+    pixels /= work(255)
     if mode in ("LA", "RGBA"):
         colour, alpha = pixels[..., :-1], pixels[..., -1:]
         pixels = colour * alpha + (1 - alpha)  # over white
     return pixels
 
 
-def _decode(Image, path, picture, size, longer_side, limit):
-    """Decode ``picture`` (at reduced size when the target is small): float64 (H, W, C), its extent, the target."""
+def _decode(Image, path, picture, size, longer_side, limit, work):
+    """Decode ``picture`` (at reduced size when the target is small): ``work`` floats (H, W, C), extent, target."""
     W, H = picture.size
     if W * H > limit:
         raise ImageError(path, f"it has {W}x{H} = {W * H:,} pixels, over the limit of {limit:,}; set "
@@ -160,7 +161,7 @@ def _decode(Image, path, picture, size, longer_side, limit):
     if orientation in _ORIENTATION:
         picture = picture.transpose(getattr(Image.Transpose, _ORIENTATION[orientation]))
         extent = extent[::-1] if sideways else extent
-    return _to_array(path, picture), extent, target
+    return _to_array(path, picture, work), extent, target
 
 
 def load_image(path, size=None, *, longer_side=None, mode="rgb", dtype=np.float32, max_pixels=None):
@@ -201,12 +202,13 @@ def load_image(path, size=None, *, longer_side=None, mode="rgb", dtype=np.float3
     if dtype not in (np.float32, np.float64, np.uint8):
         raise TypeError(f"dtype must be float32, float64 or uint8, got {dtype}")
     limit = _max_pixels(max_pixels)
+    work = np.float64 if dtype == np.float64 else np.float32  # 16-bit values are exact in float32 too
     target_shape(size, longer_side, 1, 1)  # bad arguments fail before the file is opened
     if not os.path.isfile(path):
         raise ImageError(path, "no such file" if not os.path.exists(path) else "not a file")
     try:
         with _open(Image, path, limit) as picture:
-            pixels, extent, target = _decode(Image, path, picture, size, longer_side, limit)
+            pixels, extent, target = _decode(Image, path, picture, size, longer_side, limit, work)
     except ImageError:
         raise
     except Exception as exc:  # Pillow's decoders raise many types (OSError, SyntaxError, struct.error, ...)
@@ -214,14 +216,14 @@ def load_image(path, size=None, *, longer_side=None, mode="rgb", dtype=np.float3
             f"{type(exc).__name__}: {exc}"
         raise ImageError(path, reason) from exc
     if mode == "gray" and pixels.shape[-1] == 3:
-        pixels = pixels @ _LUMA[:, None]
+        pixels = pixels @ _LUMA[:, None].astype(work)
     elif mode == "rgb" and pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
     if target is not None:
         pixels = resample(pixels[None], target, "bilinear", extent)[0]
     if dtype == np.uint8:
         return np.clip(np.rint(pixels * 255), 0, 255).astype(np.uint8)
-    return pixels.astype(dtype)
+    return pixels.astype(dtype, copy=False)
 
 
 def list_images(folder):
