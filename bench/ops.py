@@ -2,7 +2,7 @@
 
 Usage: python bench/ops.py [--repeat 7] [--shapes vgg-3x3,lenet-pool,...] [--threads N]
 
-For each shape of /work/shared/BENCH.md it prints the median time of cnnkit and of
+For each shape of CONVS and POOLS below it prints the median time of cnnkit and of
 PyTorch (channels_last, the same number of threads, the two run in turn) for the
 forward pass and the forward + backward pass (gradients of the input, the weight
 and the bias), their ratio, cnnkit's GFLOP/s against the float32 GEMM peak measured in the same run,

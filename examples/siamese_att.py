@@ -17,9 +17,9 @@ OPENBLAS_NUM_THREADS=1, about 5 minutes there with BLAS's default threads
 (which fight over the cores when other work runs). Results vary by a few
 points with the thread count, since it changes the float summation order.
 
-The AT&T faces are looked up in shared/datasets/att_faces next to the
-repository, or in $CNNKIT_ATT_FACES. Credit: The ORL Database of Faces, AT&T
-Laboratories Cambridge (formerly Olivetti Research Laboratory).
+The AT&T faces ship with cnnkit (cnnkit.data.load_att_faces). Credit: The ORL
+Database of Faces, AT&T Laboratories Cambridge (formerly Olivetti Research
+Laboratory).
 """
 import argparse
 

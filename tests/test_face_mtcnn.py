@@ -10,7 +10,7 @@ from cnnkit.face.align import FIVE_POINT_TEMPLATE, face_chip_details
 from cnnkit.face.mtcnn import (MTCNN, MTCNN_TEMPLATE, ONet, PNet, RNet, _nms_min, _proposals, area_resize,
                                crop_and_resize, detect_faces, dlib_landmarks, image_pyramid_scales)
 
-NAMED_FACES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "named_faces"
+NAMED_FACES = Path(__file__).resolve().parent / "data" / "named_faces"
 
 
 def randomised(module, seed=0):

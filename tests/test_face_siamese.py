@@ -1,105 +1,14 @@
-"""The AT&T reader, the P x K sampler, the evaluation functions and the training loop of cnnkit.face.siamese."""
+"""The P x K sampler, the evaluation functions and the training loop of cnnkit.face.siamese."""
 import numpy as np
 import pytest
 
 from cnnkit import Tensor, nn, no_grad
-from cnnkit.face.att import ATT_ENV, default_att_root, load_att_faces, read_pgm, split_people
 from cnnkit.face.siamese import (EmbeddingNet, PKBatchSampler, best_threshold, downscale, embed_images,
                                  evaluate_embeddings, l2_normalize, load_embedding_net,
                                  one_shot_identification_accuracy, pair_distances, save_embedding_net,
                                  train_embedding, verification_accuracy)
 from cnnkit.io import save_state
 from cnnkit.face.triplet import batch_hard_triplet_loss
-
-
-def _write_pgm(path, pixels, maxval=255):
-    """A binary PGM of ``pixels`` (uint8)."""
-    H, W = pixels.shape
-    path.write_bytes(f"P5\n# made by a test\n{W} {H}\n{maxval}\n".encode() + pixels.astype(np.uint8).tobytes())
-
-
-def test_read_pgm_returns_pixels_and_maxval_past_a_comment(tmp_path):
-    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    _write_pgm(tmp_path / "a.pgm", pixels)
-    read, maxval = read_pgm(tmp_path / "a.pgm")
-    assert maxval == 255 and read.dtype == np.uint8
-    np.testing.assert_array_equal(read, pixels)
-
-
-def test_read_pgm_rejects_a_truncated_file(tmp_path):
-    (tmp_path / "a.pgm").write_bytes(b"P5\n4 3\n255\n" + bytes(5))
-    with pytest.raises(ValueError, match="4x3 pixels"):
-        read_pgm(tmp_path / "a.pgm")
-
-
-def test_read_pgm_rejects_an_ascii_pgm(tmp_path):
-    (tmp_path / "a.pgm").write_bytes(b"P2\n1 1\n255\n7\n")
-    with pytest.raises(ValueError, match="P5"):
-        read_pgm(tmp_path / "a.pgm")
-
-
-def test_load_att_faces_reads_s1_to_s40_scaled_to_unit_range(tmp_path):
-    rng = np.random.default_rng(0)
-    for person in range(1, 41):
-        (tmp_path / f"s{person}").mkdir()
-        for number in range(1, 11):
-            _write_pgm(tmp_path / f"s{person}" / f"{number}.pgm", np.full((112, 92), person * 6 + number, np.uint8))
-    _write_pgm(tmp_path / "s3" / "2.pgm", rng.integers(0, 256, (112, 92)))
-    images, labels = load_att_faces(tmp_path)
-    assert images.shape == (400, 112, 92, 1) and images.dtype == np.float32
-    np.testing.assert_array_equal(labels, np.repeat(np.arange(40), 10))
-    assert images[0, 0, 0, 0] == np.float32(7 / 255)
-    np.testing.assert_array_equal(images[21, ..., 0] * 255, read_pgm(tmp_path / "s3" / "2.pgm")[0])
-
-
-def test_load_att_faces_names_the_missing_image(tmp_path):
-    (tmp_path / "s1").mkdir()
-    with pytest.raises(FileNotFoundError, match="1.pgm"):
-        load_att_faces(tmp_path)
-
-
-def test_default_att_root_follows_the_environment_variable(tmp_path, monkeypatch):
-    monkeypatch.setenv(ATT_ENV, str(tmp_path))
-    assert default_att_root() == tmp_path
-
-
-def test_default_att_root_says_what_to_set_when_the_folder_is_missing(tmp_path, monkeypatch):
-    monkeypatch.setenv(ATT_ENV, str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match=ATT_ENV):
-        default_att_root()
-
-
-def test_default_att_root_finds_shared_datasets_above_the_working_directory(tmp_path, monkeypatch):
-    monkeypatch.delenv(ATT_ENV, raising=False)
-    (tmp_path / "shared" / "datasets" / "att_faces").mkdir(parents=True)
-    (tmp_path / "repo").mkdir()
-    monkeypatch.chdir(tmp_path / "repo")
-    assert default_att_root().parts[-3:] == ("shared", "datasets", "att_faces")
-
-
-def _real_att_root():
-    """The project's copy of the AT&T faces, or None."""
-    try:
-        return default_att_root()
-    except FileNotFoundError:
-        return None
-
-
-@pytest.mark.skipif(_real_att_root() is None, reason="the AT&T faces are not in shared/datasets/att_faces")
-def test_load_att_faces_reads_the_real_database():
-    images, labels = load_att_faces()
-    assert images.shape == (400, 112, 92, 1) and 0 <= images.min() and images.max() <= 1
-    assert np.bincount(labels).tolist() == [10] * 40
-    assert len({image.tobytes() for image in images}) == 400
-
-
-def test_split_people_holds_out_whole_people_reproducibly():
-    labels = np.repeat(np.arange(40), 10)
-    train, held_out = split_people(labels, n_eval=10, seed=0)
-    assert len(train) == 30 and len(held_out) == 10
-    assert np.intersect1d(train, held_out).size == 0
-    np.testing.assert_array_equal(np.union1d(train, held_out), np.arange(40))
-    np.testing.assert_array_equal(split_people(labels, 10, seed=0)[1], held_out)
 
 
 def test_pk_sampler_batches_hold_p_people_with_k_distinct_images_each():

@@ -5,7 +5,7 @@ import pytest
 
 from cnnkit.io import load_dlib_dnn
 
-# A writer for dlib's DNN serialization (tests only), following /work/shared/DLIB.md.
+# A writer for dlib's DNN serialization (tests only), following dlib's serialize.h and dnn/core.h.
 
 
 def _int(value):

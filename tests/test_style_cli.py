@@ -2,7 +2,8 @@
 import numpy as np
 
 from cnnkit.cli import main
-from cnnkit.viz.images import load_image, save_image
+from cnnkit.data.images import load_image
+from cnnkit.viz.images import save_image
 
 
 def picture(tmp_path, name="in.png"):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cnnkit.models.vgg_features import LAYERS, MEAN_BGR, _resize_bilinear, hed_edges, vgg16_features
+from cnnkit.models.vgg_features import LAYERS, MEAN_BGR, hed_edges, vgg16_features
 
 rng = np.random.default_rng(0)
 MODEL = vgg16_features(weights=None, rng=0)
@@ -83,12 +83,6 @@ def test_loading_weights_without_a_convolution_fails_naming_it():
 def test_layers_list_every_conv_and_pool_in_order():
     assert LAYERS[:4] == ("conv1_1", "conv1_2", "pool1", "conv2_1") and LAYERS[-1] == "conv5_3"
     assert len(LAYERS) == 13 + 4
-
-
-def test_bilinear_resize_uses_half_pixel_centres():
-    up = _resize_bilinear(np.array([[[0.0, 1.0], [2.0, 3.0]]]), 4, 4)
-    np.testing.assert_allclose(up[0, 0], [0, 0.25, 0.75, 1])
-    np.testing.assert_allclose(up[0, :, 0], [0, 0.5, 1.5, 2])
 
 
 def test_hed_edges_are_probabilities_of_the_image_size():

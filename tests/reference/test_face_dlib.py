@@ -16,7 +16,7 @@ import pytest
 from cnnkit.face.align import align_face
 from cnnkit.face.dlib_resnet import DlibFaceResNet
 
-NAMED_FACES = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "named_faces"
+NAMED_FACES = Path(__file__).resolve().parents[1] / "data" / "named_faces"
 
 
 def random_state(seed=0):
@@ -92,8 +92,6 @@ def dlib_models(tmp_path_factory):
     """(our network, dlib's recogniser, dlib module), both from the same released .dat file."""
     dlib = pytest.importorskip("dlib")
     pytest.importorskip("PIL")
-    if not NAMED_FACES.is_dir():
-        pytest.skip(f"the named_faces photos are not at {NAMED_FACES}")
     dat = os.environ.get("CNNKIT_DLIB_DAT")
     if dat is None:
         from cnnkit import weights

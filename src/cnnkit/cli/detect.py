@@ -50,10 +50,10 @@ def register(subparsers):
 
 
 def _resize_with_boxes(image, boxes, size):
-    """An image resized to size x size (Lanczos) and its corner boxes scaled with it."""
-    from cnnkit.viz.images import resize_image
+    """An image resized to size x size (the one bilinear resize) and its corner boxes scaled with it."""
+    from cnnkit.data.images import resize
     H, W = image.shape[:2]
-    return resize_image(image, (size, size)), np.asarray(boxes, np.float32) * [size / W, size / H, size / W, size / H]
+    return resize(image, size), np.asarray(boxes, np.float32) * [size / W, size / H, size / W, size / H]
 
 
 def _folder_data(path, size, seed):
@@ -129,10 +129,9 @@ def run_train(args):
 
 def run_predict(args):
     """Detect objects in each image, write IMAGE-NAME.png with the boxes drawn, print the detections as JSON."""
-    from cnnkit.data import read_image
+    from cnnkit.data.images import load_image, resize
     from cnnkit.detection.train import detect, load_detector
     from cnnkit.viz.boxes import save_detections
-    from cnnkit.viz.images import resize_image
 
     if not 0 <= args.score_threshold <= 1 or not 0 <= args.iou_threshold <= 1:
         raise ValueError(f"--score-threshold and --iou-threshold must be in [0, 1], got {args.score_threshold} "
@@ -140,8 +139,8 @@ def run_predict(args):
     model, anchors, names = load_detector(args.weights)
     size = model.config["image_size"]
     # read every image first, so a bad file stops the run before any output is written
-    originals = [read_image(path) for path in args.images]
-    inputs = np.stack([resize_image(image, (size, size)) for image in originals])
+    originals = [load_image(path) for path in args.images]
+    inputs = np.stack([resize(image, size) for image in originals])
     results = detect(model, inputs, anchors, len(names), args.score_threshold, args.iou_threshold)
     os.makedirs(args.out, exist_ok=True)
     report = []

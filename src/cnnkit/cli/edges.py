@@ -16,9 +16,10 @@ def register(subparsers):
 
 def run(args):
     """Compute the edge map, scale it to 0..1 and save it."""
-    from cnnkit.viz.images import load_image, save_image
+    from cnnkit.data.images import load_image
+    from cnnkit.viz.images import save_image
 
-    image = load_image(args.image, size=args.size)
+    image = load_image(args.image, longer_side=args.size)
     if args.kind == "hed":
         from cnnkit.models.vgg_features import hed_edges
         edges = hed_edges(image)  # already probabilities in [0, 1]

@@ -37,7 +37,7 @@ def register(subparsers):
     i.set_defaults(func=run_identify)
 
     t = sub.add_parser("train", help="train the triplet (Siamese) embedding on the AT&T faces from scratch")
-    t.add_argument("--root", default=None, help="the att_faces folder (s1 ... s40)")
+    t.add_argument("--root", default=None, help="an att_faces folder (s1 ... s40); default: the copy shipped with cnnkit")
     t.add_argument("--epochs", type=int, default=40)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("-o", "--output", default="att_embedding.safetensors", help="where to save the trained weights")
@@ -46,12 +46,12 @@ def register(subparsers):
 
 
 def _read(path):
-    """An image file as RGB uint8 (H, W, 3)."""
+    """An image file as RGB uint8 (H, W, 3), as MTCNN and dlib read pictures."""
     import numpy as np
-    from PIL import Image
 
-    with Image.open(path) as picture:
-        return np.asarray(picture.convert("RGB"))
+    from cnnkit.data.images import load_image
+
+    return load_image(path, dtype=np.uint8)
 
 
 def _faces_json(faces):

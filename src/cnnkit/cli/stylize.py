@@ -33,8 +33,9 @@ def register(subparsers):
 def run(args):
     """Stylise, showing the losses, and save the picture(s)."""
     from cnnkit.style import stylize
+    from cnnkit.data.images import load_image
     from cnnkit.train.history import ProgressBar
-    from cnnkit.viz.images import load_image, save_image
+    from cnnkit.viz.images import save_image
 
     if args.size < 16 or args.steps < 0 or args.save_every < 0:
         raise ValueError(f"--size must be >= 16 and --steps, --save-every >= 0; got {args.size}, {args.steps}, "
@@ -44,8 +45,10 @@ def run(args):
         print(f"cnnkit stylize: --size {args.size} takes about {minutes:.1f} min for {args.steps} steps on two cores "
               f"(time grows with the pixel count; 256 takes {args.steps * _SECONDS_PER_STEP_256 / 60:.1f} min)",
               file=sys.stderr)
-    content = load_image(args.content)
-    styles = [load_image(path) for path in args.style]
+    # read at the size used (styles at twice it: they are cropped to the content's shape), so a huge photo
+    # is decoded at reduced size
+    content = load_image(args.content, longer_side=args.size)
+    styles = [load_image(path, longer_side=2 * args.size) for path in args.style]
     stem, ext = os.path.splitext(args.output)
     bar = None if args.quiet else ProgressBar(args.steps, prefix="stylize")
 

@@ -19,10 +19,20 @@ AUGMENT_DEGREES = 10
 DEFAULT_EPOCHS = 40
 
 
+class _ModelNamesFormatter(argparse.HelpFormatter):
+    """Help that lists the registered model names after MODEL's help, importing the zoo only when help is shown."""
+
+    def _get_help_string(self, action):
+        if action.dest != "model":
+            return super()._get_help_string(action)
+        from cnnkit.models import MODELS
+        return f"{action.help}: {', '.join(sorted(MODELS))}"
+
+
 def register(subparsers):
     """Add the train, evaluate, predict and summary subcommands."""
     p = subparsers.add_parser("train", help="train a classifier into a run folder (weights, results, curves)",
-                              description=__doc__.split("\n\n")[1].replace("``", "'"))
+                              formatter_class=_ModelNamesFormatter, description=__doc__.split("\n\n")[1].replace("``", "'"))
     p.add_argument("--model", default="lenet5", help="a model name (default lenet5)")
     p.add_argument("--data", default="digits",
                    help="digits, mnist5k, fashion-mnist or an image folder (default digits)")
@@ -57,7 +67,8 @@ def register(subparsers):
     p.add_argument("--top-k", type=int, default=3)
     p.set_defaults(func=run_predict)
 
-    p = subparsers.add_parser("summary", help="a model's layers, output shapes, parameters and multiply-adds")
+    p = subparsers.add_parser("summary", help="a model's layers, output shapes, parameters and multiply-adds",
+                              formatter_class=_ModelNamesFormatter)
     p.add_argument("model", help="a model name")
     p.add_argument("--input-shape", default=None,
                    help="H,W,C of one input (default: 32,32,1 for lenet5, 28,28,1 for resnet_small, else 224,224,3)")
@@ -222,7 +233,7 @@ def run_predict(args):
     if "input_shape" not in preprocessing:
         raise ValueError(f"{args.weights} records no input_shape; it was not written by cnnkit train")
     H, W, C = preprocessing["input_shape"]
-    images = np.stack([data.read_image(path, size=(H, W), grayscale=C == 1) for path in args.images])
+    images = np.stack([data.load_image(path, (H, W), mode="gray" if C == 1 else "rgb") for path in args.images])
     normalize = data.build_preprocessing({"mean": preprocessing.get("mean"), "std": preprocessing.get("std")})
     probabilities = train.predict(checkpoint.model, normalize(images))
     names = checkpoint.class_names or [str(i) for i in range(probabilities.shape[1])]

@@ -25,16 +25,13 @@ def register(subparsers):
 
 def _images(args, preprocessing):
     """The images to search, float32 (N, H, W, C); a dataset's go through the checkpoint's preprocessing."""
-    from cnnkit.viz.images import load_image, random_crops, sample_photos
+    from cnnkit.data.images import load_images
+    from cnnkit.viz.images import random_crops, sample_photos
 
     if args.images == "photos":
         return random_crops(list(sample_photos().values()), args.count, args.crop_size, scale=(1, 3), seed=args.seed)
     if os.path.isdir(args.images):
-        names = sorted(n for n in os.listdir(args.images) if n.lower().endswith((".png", ".jpg", ".jpeg", ".bmp")))
-        if not names:
-            raise FileNotFoundError(f"no .png/.jpg/.bmp pictures in {args.images}")
-        pictures = [load_image(os.path.join(args.images, n)) for n in names]
-        return random_crops(pictures, args.count, args.crop_size, seed=args.seed)
+        return random_crops(load_images(args.images), args.count, args.crop_size, seed=args.seed)
     from cnnkit.data import build_preprocessing, load_dataset
     return build_preprocessing(preprocessing)(load_dataset(args.images).images[:args.count].astype("float32"))
 

@@ -1,5 +1,4 @@
 """Faces: dlib's face recognition ResNet and alignment, verification, a face database, triplet loss and mining."""
-from cnnkit.face.att import load_att_faces
 from cnnkit.face.align import align_face, extract_chip, face_chip_details
 from cnnkit.face.database import FaceDatabase
 from cnnkit.face.dlib_resnet import DlibFaceResNet
@@ -13,4 +12,4 @@ from cnnkit.face.triplet import (batch_all_triplet_loss, batch_hard_triplet_loss
 __all__ = ["MTCNN", "detect_faces", "detect_face", "DlibFaceResNet", "align_face", "face_chip_details",
            "extract_chip", "embed", "embed_chip", "face_distance", "verify", "FaceDatabase", "triplet_loss",
            "pairwise_squared_distances", "batch_all_triplet_loss", "batch_hard_triplet_loss", "semi_hard_triplet_loss",
-           "EmbeddingNet", "train_att", "load_embedding_net", "load_att_faces", "PairVerifier"]
+           "EmbeddingNet", "train_att", "load_embedding_net", "PairVerifier"]

@@ -1,6 +1,6 @@
 """dlib's face recognition ResNet (``dlib_face_recognition_resnet_model_v1``) on cnnkit ops.
 
-The network of dlib's ``dnn_face_recognition_ex.cpp`` (see /work/shared/DLIB.md),
+The network of dlib's ``dnn_face_recognition_ex.cpp`` (file format: :mod:`cnnkit.io.dlib_dat`),
 channels-last: a 7x7/2 convolution and a 3x3/2 max pool, then residual units
 
 - ``ares``: ``relu(block(x) + x)``,

@@ -36,6 +36,7 @@ import numpy as np
 from cnnkit import functional as F
 from cnnkit import nn
 from cnnkit.autograd.tensor import no_grad
+from cnnkit.data.images import as_uint8_image
 from cnnkit.detection.nms import nms
 from cnnkit.face.align import FIVE_POINT_TEMPLATE, similarity_transform
 from cnnkit.nn.module import resolve_dtype
@@ -400,8 +401,8 @@ class MTCNN(nn.Module):
 
 
 def _check_image(image):
-    """``image`` as an RGB uint8 array (H, W, 3), or a ValueError naming what it is."""
-    image = np.asarray(image)
+    """``image`` (uint8, or floats in [0, 1] as ``load_image`` gives) as RGB uint8 (H, W, 3), or a ValueError."""
+    image = as_uint8_image(image, "detect_faces: image")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"detect_faces needs an RGB uint8 image of shape (H, W, 3), got shape {image.shape} and "
                          f"dtype {image.dtype}")
@@ -424,8 +425,8 @@ def detect_faces(image, min_size=20, thresholds=(0.6, 0.7, 0.7), factor=0.709, d
 
     Parameters
     ----------
-    image : ndarray of uint8, shape (H, W, 3)
-        RGB pixels.
+    image : ndarray, shape (H, W, 3)
+        RGB pixels: uint8, or floats in [0, 1] (as :func:`cnnkit.data.load_image` reads them).
     min_size : float, default 20
         Smallest face side to look for, in pixels.
     thresholds : (float, float, float), default (0.6, 0.7, 0.7)

@@ -20,7 +20,7 @@ from cnnkit import nn
 from cnnkit.autograd.tensor import Tensor, no_grad
 from cnnkit.backend import to_numpy
 from cnnkit.data.transforms import RandomCrop, RandomHorizontalFlip
-from cnnkit.face.att import load_att_faces, split_people
+from cnnkit.data.att import load_att_faces, split_people
 from cnnkit.face.triplet import batch_all_triplet_loss, batch_hard_triplet_loss, semi_hard_triplet_loss
 from cnnkit.io import load_state, save_state
 from cnnkit.optim import Adam, CosineAnnealingLR
@@ -550,7 +550,7 @@ def train_att(root=None, epochs=40, out=None, seed=0, progress=True, n_eval=10, 
               embedding_dim=64, P=8, K=4, lr=3e-3, margin=0.5, mining="batch_hard"):
     """Train the Siamese embedding on the AT&T faces from scratch and evaluate it on held-out people.
 
-    The 40 people are split by :func:`cnnkit.face.att.split_people` (``seed``):
+    The 40 people are split by :func:`cnnkit.data.split_people` (``seed``):
     ``40 - n_eval`` for training, ``n_eval`` never seen in training. Images are
     downscaled to 56x46 and trained with :func:`train_embedding`, then
     evaluated with :func:`evaluate_embeddings`.
@@ -558,7 +558,7 @@ def train_att(root=None, epochs=40, out=None, seed=0, progress=True, n_eval=10, 
     Parameters
     ----------
     root : str or Path, optional
-        The AT&T faces folder (:func:`cnnkit.face.att.default_att_root` when None).
+        An AT&T faces folder (s1 ... s40); the copy shipped with cnnkit when None.
     epochs : int, default 40
         360 steps of 32 images; about two minutes on two CPU cores.
     out : str or Path, optional
@@ -589,8 +589,8 @@ def train_att(root=None, epochs=40, out=None, seed=0, progress=True, n_eval=10, 
         (verification, balanced verification, one-shot) of nearest neighbours
         on raw pixels, for comparison.
     """
-    images, labels = load_att_faces(root)
-    images = downscale(images, 2)
+    faces = load_att_faces(root)
+    images, labels = downscale(faces.images, 2), faces.labels
     train_people, eval_people = split_people(labels, n_eval=n_eval, seed=seed)
     is_train = np.isin(labels, train_people)
     model = EmbeddingNet(channels, embedding_dim, input_size=images.shape[1:3], in_channels=1, rng=seed)

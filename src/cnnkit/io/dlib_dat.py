@@ -1,7 +1,7 @@
 """Reading dlib's DNN serialization (``.dat``), e.g. ``dlib_face_recognition_resnet_model_v1.dat``.
 
-A from-scratch reader following /work/shared/DLIB.md (checked against dlib's
-``serialize.h``, ``dnn/core.h`` and ``dnn/layers.h``); dlib itself is not needed.
+A from-scratch reader following dlib's ``serialize.h``, ``dnn/core.h`` and
+``dnn/layers.h``; dlib itself is not needed.
 The file does not say which layer sits in which slot: that comes from the C++
 network type, so the reader takes the layer sequence as a template
 (:data:`FACE_RECOGNITION_RESNET_V1` is ``anet_type`` of dlib's

@@ -1,6 +1,6 @@
 """dlib's serialization primitives (``dlib/serialize.h``): one cursor for the ``.dat`` readers.
 
-The encodings, as /work/shared/DLIB.md describes them: an integer is a control byte
+The encodings, as dlib's ``serialize.h`` writes them: an integer is a control byte
 (bit 7 the sign, the low nibble the byte count 1-8, bits 4-6 zero) then that many
 little-endian bytes of magnitude; a float is ``float_details``, an integer mantissa
 and an integer base-2 exponent, with reserved exponents for inf, -inf and nan; a

@@ -2,7 +2,8 @@
 
 A from-scratch reader of what dlib's ``serialize(const shape_predictor&)``
 (``dlib/image_processing/shape_predictor.h``) writes, in the primitives of
-/work/shared/DLIB.md; dlib itself is not needed. The file is, in order:
+``dlib/serialize.h`` (:mod:`cnnkit.io.dlib_serialize`); dlib itself is not
+needed. The file is, in order:
 
 - ``int version`` (1);
 - ``initial_shape``, a ``matrix<float,0,1>``: ``int nr, int nc`` (written negated by

