@@ -69,14 +69,8 @@ def _folder_data(path, size, seed):
         images.append(image)
         boxes.append(b)
         classes.append(c)
-    names_file = pathlib.Path(path) / "classes.txt"
     num_classes = max((int(c.max()) + 1 for c in classes if len(c)), default=1)
-    if names_file.exists():
-        names = [line.strip() for line in names_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if len(names) < num_classes:
-            raise ValueError(f"{names_file} names {len(names)} classes but the labels use class {num_classes - 1}")
-    else:
-        names = [str(c) for c in range(num_classes)]
+    names = folder.class_names or [str(c) for c in range(num_classes)]
     order = np.random.default_rng(seed).permutation(len(images))
     held_out = max(1, len(images) // 5)
 
