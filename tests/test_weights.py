@@ -211,7 +211,8 @@ def test_damaged_index_is_named_and_rebuilt_by_fetch_force(fake, capsys):
 def test_remove_works_with_a_damaged_index(fake):
     weights.fetch("fake", progress=False, archive=fake[1])
     (weights.cache_dir() / "index.json").write_bytes(b"\xff\xfe not json")
-    assert weights.remove("fake") is True
+    with pytest.warns(UserWarning, match=r"index\.json was damaged \(UnicodeDecodeError\); rebuilding it"):
+        assert weights.remove("fake") is True
     assert json.loads((weights.cache_dir() / "index.json").read_text())["entries"] == {}
 
 

@@ -17,6 +17,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def _read_index(rebuild=False):
         return {}
     except (ValueError, KeyError, TypeError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         if rebuild:
+            warnings.warn(f"{index} was damaged ({type(exc).__name__}); rebuilding it: weights fetched before "
+                          f"must be fetched again", stacklevel=2)
             return {}
         raise ValueError(f"{index} is damaged ({type(exc).__name__}: {exc}); rebuild it with "
                          f"`cnnkit weights fetch NAME --force` (weights fetched before must then be fetched "
