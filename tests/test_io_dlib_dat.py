@@ -81,6 +81,11 @@ def write_dat(layers, avg=(122.5, 117.0, 104.25), size=(6, 6), margin=0.04, dist
 @pytest.fixture
 def tiny():
     """A small residual net in dlib's format, with the arrays it holds."""
+    return tiny_net()
+
+
+def tiny_net():
+    """``(file bytes, layer template, arrays)`` of a small residual net in dlib's format."""
     rng = np.random.default_rng(4)
     w1 = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     b1 = rng.standard_normal(4).astype(np.float32)

@@ -15,6 +15,7 @@ import functools
 import gzip
 import importlib.util
 import os
+import struct
 
 import numpy as np
 
@@ -253,7 +254,8 @@ def read_image(path, size=None, grayscale=False):
                 h, w = (size, size) if np.isscalar(size) else size
                 img = img.resize((int(w), int(h)), Image.BILINEAR)
             array = np.asarray(img, dtype=np.float32) / np.float32(255)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError, IndexError, TypeError,
+            struct.error) as exc:  # Pillow's plugins raise all of these on damaged files
         raise ValueError(f"cannot read image {path}: {exc}") from exc
     return array[..., None] if array.ndim == 2 else array
 

@@ -18,7 +18,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 MAX_CLASSES_WITHOUT_NAMES = 1000
 
 
-def read_yolo_labels(path, num_classes=None):
+def read_yolo_labels(path, num_classes=None, names_file=None):
     """Read one YOLO label file.
 
     Parameters
@@ -28,6 +28,8 @@ def read_yolo_labels(path, num_classes=None):
     num_classes : int, optional
         Refuse a class index from this on (checked line by line, before any array
         is sized from the classes). By default only ``MAX_CLASSES_WITHOUT_NAMES`` is.
+    names_file : str or path-like, optional
+        Where ``num_classes`` comes from, named in the error (``classes.txt``).
 
     Returns
     -------
@@ -51,14 +53,14 @@ def read_yolo_labels(path, num_classes=None):
                 fields = line.split()
                 if not fields:
                     continue
-                classes.append(_parse_class(fields, path, number, limit, num_classes is None))
+                classes.append(_parse_class(fields, path, number, limit, num_classes is None, names_file))
                 boxes.append(_parse_box(fields, path, number))
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text ({exc.reason})") from None
     return np.asarray(classes, dtype=np.int64), np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
 
 
-def _parse_class(fields, path, number, limit, unnamed):
+def _parse_class(fields, path, number, limit, unnamed, names_file):
     """The class index of a label line, checked against the class count ``limit``."""
     if len(fields) != 5:
         raise ValueError(f"{path}, line {number}: expected 5 fields 'class cx cy w h', got {len(fields)}: "
@@ -69,7 +71,8 @@ def _parse_class(fields, path, number, limit, unnamed):
     # compared as text first: int() of thousands of digits is slow and then refused by Python itself
     if len(text.lstrip("0")) > len(str(limit)) or int(text) >= limit:
         where = (f"the {limit} classes allowed without a classes.txt (name the classes, one a line, in "
-                 f"classes.txt next to images/)" if unnamed else f"the {limit} classes")
+                 f"classes.txt next to images/)" if unnamed else
+                 f"the {limit} classes" + (f" named in {names_file}" if names_file else ""))
         raise ValueError(f"{path}, line {number}: class {text[:20]} is not below {where}")
     return int(text)
 
@@ -171,7 +174,8 @@ class YoloFolder:
         height, width = pixels.shape[:2]
         label_path = self.label_path(index)
         if label_path.exists():
-            classes, boxes = read_yolo_labels(label_path, None if self.class_names is None else len(self.class_names))
+            count = None if self.class_names is None else len(self.class_names)
+            classes, boxes = read_yolo_labels(label_path, count, self.root / "classes.txt")
         else:
             classes, boxes = np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.float32)
         boxes = xywh_to_xyxy(boxes) * np.asarray([width, height, width, height], dtype=np.float32)

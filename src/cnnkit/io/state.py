@@ -11,6 +11,7 @@ import math
 import os
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -141,6 +142,9 @@ def _header_entry(path, name, info):
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(n) for n in offsets):
         raise bad(f"data_offsets {_short(offsets)} is not a list of two non-negative integers")
     dtype = _DTYPES[info["dtype"]]
+    # numpy refuses shapes whose non-zero dimensions multiply past its index type, even with a zero among them
+    if math.prod(n for n in shape if n) * dtype.itemsize >= 2**62:
+        raise bad(f"shape {_short(shape)} is too large for any array")
     return dtype, tuple(shape), offsets[0], offsets[1], math.prod(shape)
 
 
@@ -248,18 +252,20 @@ def _npz_member(path, archive, info, file_size):
 def _load_npz(path):
     """Read an ``.npz`` without pickle; the metadata is the JSON string under ``__metadata__``."""
     state = {}
-    try:
-        with zipfile.ZipFile(path) as archive:
-            file_size = os.path.getsize(path)
-            for info in archive.infolist():
-                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-                if name in state:
-                    raise ValueError(f"{path}: member {name!r} appears twice")
-                state[name] = _npz_member(path, archive, info, file_size)
-    except ValueError as exc:
-        raise exc if str(exc).startswith(str(path)) else ValueError(f"{path}: {exc}") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, OverflowError) as exc:
-        raise ValueError(f"{path}: not a valid .npz archive ({type(exc).__name__}: {exc})") from None
+    with open(path, "rb") as f:  # a missing or unreadable file stays an OSError; the rest is the archive's fault
+        try:
+            with zipfile.ZipFile(f) as archive:
+                file_size = os.fstat(f.fileno()).st_size
+                for info in archive.infolist():
+                    name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                    if name in state:
+                        raise ValueError(f"{path}: member {name!r} appears twice")
+                    state[name] = _npz_member(path, archive, info, file_size)
+        except ValueError as exc:
+            raise exc if str(exc).startswith(str(path)) else ValueError(f"{path}: {exc}") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+                RuntimeError, OverflowError) as exc:
+            raise ValueError(f"{path}: not a valid .npz archive ({type(exc).__name__}: {exc})") from None
     raw = state.pop(METADATA_KEY, None)
     metadata = {}
     if raw is not None:
