@@ -84,7 +84,9 @@ class FaceDatabase:
                 meta = json.load(f)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
             raise ValueError(f"{index}: not a face database index ({exc})") from None
-        version = meta.get("format_version") if isinstance(meta, dict) else None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{index}: not a face database index (a JSON {type(meta).__name__}, not an object)")
+        version = meta.get("format_version")
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ValueError(f"{index}: written by a newer cnnkit (format version {version!r}; this cnnkit reads "
                              f"up to {FORMAT_VERSION}); upgrade cnnkit to open it")
