@@ -57,10 +57,10 @@ def test_an_unexpected_error_is_one_line_that_points_to_debug(monkeypatch, capsy
                                        "error: rerun with --debug and report the traceback)\n")
 
 
-def test_a_missing_file_is_named_without_errno_noise(tmp_path, capsys):
-    missing = tmp_path / "missing.safetensors"
-    assert main(["evaluate", "--weights", str(missing)]) == 1
-    assert capsys.readouterr().err == f"cnnkit evaluate: error: {missing}: No such file or directory\n"
+def test_a_missing_file_is_named_without_errno_noise(monkeypatch, capsys):
+    monkeypatch.setattr(weights_cli, "_list", _failing(FileNotFoundError(2, "No such file or directory", "x.png")))
+    assert main(["weights", "list"]) == 1
+    assert capsys.readouterr().err == "cnnkit weights list: error: x.png: No such file or directory\n"
 
 
 def test_stylize_blend_count_is_reported_with_the_flag(tmp_path, capsys):

@@ -11,6 +11,7 @@ import sys
 import warnings
 
 from cnnkit import __version__
+from cnnkit.train.interrupt import TrainingInterrupted
 
 # each module defines register(subparsers), whose subparsers set func=handler(args)
 COMMANDS = ("weights", "train", "stylize", "edges", "visualize", "detect", "face")
@@ -20,7 +21,7 @@ EXIT_CODES = {
     0: "success",
     1: "error: a bad file or value, missing weights, a failed download (one line on stderr)",
     2: "usage: unknown command or option, missing argument",
-    130: "interrupted (Ctrl-C)",
+    130: "interrupted (Ctrl-C or SIGTERM; training commands first save where they stopped)",
     141: "the reader of the output went away (e.g. `| head`); nothing is printed",
 }
 
@@ -109,11 +110,11 @@ def _run(args, label, debug):
     except BrokenPipeError:
         _quiet_stdout()
         return 141
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, TrainingInterrupted) as exc:
         if debug:
             raise
         newline = "\n" if sys.stderr.isatty() else ""  # ends a progress bar's line on a terminal
-        print(f"{newline}{label}: interrupted", file=sys.stderr)
+        print(f"{newline}{label}: {str(exc) or 'interrupted'}", file=sys.stderr)
         return 130
     except Exception as exc:  # the error boundary: every failure is one line unless --debug
         if debug:
