@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import sys
-import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -55,7 +54,7 @@ def mutate_bytes(data, rng):
 
 
 def mutate_json(value, rng):
-    """``value`` with one node replaced by another JSON value (or deeply nested lists)."""
+    """``value`` with one node replaced by another JSON value, deleted, or given an extra sibling."""
     paths = []
 
     def walk(node, path):

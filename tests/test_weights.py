@@ -12,7 +12,6 @@ import pytest
 from cnnkit import weights
 from cnnkit.cli import main
 from cnnkit.io import load_state, save_state
-from cnnkit.weights import cache
 from cnnkit.weights.registry import WeightsEntry
 
 MEMBER = "fakepkg/weights/w.npz"

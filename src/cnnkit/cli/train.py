@@ -28,7 +28,7 @@ def register(subparsers):
     p.add_argument("--model", default="lenet5", help="a model name (default lenet5)")
     p.add_argument("--data", default="digits",
                    help="digits, mnist5k, fashion-mnist or an image folder (default digits)")
-    p.add_argument("--epochs", type=at_least(1), default=None, help="default 40")
+    p.add_argument("--epochs", type=at_least(0), default=None, help="default 40")
     p.add_argument("--batch-size", type=at_least(1), default=32)
     p.add_argument("--lr", type=positive, default=2e-3, help="Adam's learning rate, annealed to 0 (default 2e-3)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
