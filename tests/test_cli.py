@@ -1,4 +1,5 @@
 """The ``cnnkit`` error boundary: one line per error, documented exit codes, --debug, --version, broken pipes."""
+import os
 import subprocess
 import sys
 
@@ -74,9 +75,9 @@ def test_a_bad_flag_value_is_a_usage_error_naming_the_flag(capsys):
     assert capsys.readouterr().err.splitlines()[-1] == "cnnkit train: error: argument --batch-size: must be at least 1, got 0"
 
 
-def test_closed_output_pipe_exits_quietly_with_141():
-    child = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "summary", "resnet50"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
+def test_closed_output_pipe_exits_quietly_with_141(tmp_path):
+    child = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "weights", "list"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env={**os.environ, "CNNKIT_HOME": str(tmp_path)})
     child.stdout.close()  # like `| head` having exited before cnnkit writes
     _, err = child.communicate(timeout=120)
     assert (child.returncode, err) == (141, b"")
