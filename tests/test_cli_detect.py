@@ -66,8 +66,8 @@ def test_predict_refuses_weights_that_are_not_a_detector(tmp_path, picture, caps
 
 
 def test_predict_refuses_a_threshold_outside_zero_one(weights, picture, capsys):
-    assert main(["detect", "predict", str(picture), "--weights", str(weights), "--iou-threshold", "1.5"]) == 1
-    assert "--iou-threshold" in capsys.readouterr().err
+    assert main(["detect", "predict", str(picture), "--weights", str(weights), "--iou-threshold", "1.5"]) == 2
+    assert "argument --iou-threshold: must be in [0, 1], got 1.5" in capsys.readouterr().err
 
 
 def test_train_on_synthetic_data_prints_map_and_saves_a_loadable_detector(tmp_path, capsys):

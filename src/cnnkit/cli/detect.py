@@ -15,6 +15,8 @@ import sys
 
 import numpy as np
 
+from cnnkit.cli._args import at_least, fraction, multiple_of, positive
+
 SYNTHETIC = "synthetic"
 
 
@@ -26,14 +28,14 @@ def register(subparsers):
     p = commands.add_parser("train", help="train the tiny YOLO, print its mAP@0.5 and save the detector",
                             description=__doc__.split("\n\n")[1].replace("``", "'"))
     p.add_argument("--data", default=SYNTHETIC, help="'synthetic' (default) or a YOLO-format folder")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--train-images", type=int, default=4000, help="synthetic training images (default 4000)")
-    p.add_argument("--test-images", type=int, default=500, help="synthetic held-out images (default 500)")
-    p.add_argument("--image-size", type=int, default=64, help="square input size, a multiple of 8 (default 64)")
-    p.add_argument("--anchors", type=int, default=3, help="anchors per grid cell (default 3)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam's starting learning rate (default 3e-3)")
-    p.add_argument("--minutes", type=float, default=None, help="stop training after this many minutes")
+    p.add_argument("--epochs", type=at_least(1), default=10)
+    p.add_argument("--train-images", type=at_least(1), default=4000, help="synthetic training images (default 4000)")
+    p.add_argument("--test-images", type=at_least(1), default=500, help="synthetic held-out images (default 500)")
+    p.add_argument("--image-size", type=multiple_of(8), default=64, help="square input size, a multiple of 8 (default 64)")
+    p.add_argument("--anchors", type=at_least(1), default=3, help="anchors per grid cell (default 3)")
+    p.add_argument("--batch-size", type=at_least(1), default=32)
+    p.add_argument("--lr", type=positive, default=3e-3, help="Adam's starting learning rate (default 3e-3)")
+    p.add_argument("--minutes", type=positive, default=None, help="stop training after this many minutes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=os.path.join("runs", "detect"), help="output folder (default runs/detect)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -42,8 +44,8 @@ def register(subparsers):
     p = commands.add_parser("predict", help="draw detections on images (PNG) and print them as JSON")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... files")
     p.add_argument("--weights", required=True, help="a detector.safetensors written by cnnkit detect train")
-    p.add_argument("--score-threshold", type=float, default=0.5)
-    p.add_argument("--iou-threshold", type=float, default=0.5)
+    p.add_argument("--score-threshold", type=fraction, default=0.5)
+    p.add_argument("--iou-threshold", type=fraction, default=0.5)
     p.add_argument("-o", "--out", default="detections", help="folder for the PNGs (default ./detections)")
     p.set_defaults(func=run_predict)
     detect.set_defaults(func=lambda args: detect.print_help() or 2)
@@ -69,14 +71,8 @@ def _folder_data(path, size, seed):
         images.append(image)
         boxes.append(b)
         classes.append(c)
-    names_file = pathlib.Path(path) / "classes.txt"
     num_classes = max((int(c.max()) + 1 for c in classes if len(c)), default=1)
-    if names_file.exists():
-        names = [line.strip() for line in names_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if len(names) < num_classes:
-            raise ValueError(f"{names_file} names {len(names)} classes but the labels use class {num_classes - 1}")
-    else:
-        names = [str(c) for c in range(num_classes)]
+    names = folder.class_names or [str(c) for c in range(num_classes)]
     order = np.random.default_rng(seed).permutation(len(images))
     held_out = max(1, len(images) // 5)
 
@@ -94,8 +90,6 @@ def run_train(args):
     from cnnkit.optim import Adam
     from cnnkit.train import ProgressBar
 
-    if args.epochs < 1:
-        raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
     if args.data == SYNTHETIC:
         train = make_shapes_dataset(args.train_images, args.image_size, seed=args.seed + 1)
         # another seed, so the held-out images are never trained on
@@ -133,9 +127,6 @@ def run_predict(args):
     from cnnkit.detection.train import detect, load_detector
     from cnnkit.viz.boxes import save_detections
 
-    if not 0 <= args.score_threshold <= 1 or not 0 <= args.iou_threshold <= 1:
-        raise ValueError(f"--score-threshold and --iou-threshold must be in [0, 1], got {args.score_threshold} "
-                         f"and {args.iou_threshold}")
     model, anchors, names = load_detector(args.weights)
     size = model.config["image_size"]
     # read every image first, so a bad file stops the run before any output is written

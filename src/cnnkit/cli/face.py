@@ -7,6 +7,8 @@ model on the AT&T faces from scratch.
 import json
 import sys
 
+from cnnkit.cli._args import at_least, positive
+
 
 def register(subparsers):
     """Add the face subcommand and its own subcommands."""
@@ -16,13 +18,13 @@ def register(subparsers):
     d = sub.add_parser("detect", help="find faces and 5 landmarks (JSON on stdout)")
     d.add_argument("image")
     d.add_argument("-o", "--output", default=None, help="also draw the boxes and landmarks into this PNG")
-    d.add_argument("--min-size", type=float, default=20, help="smallest face side to find, pixels (default 20)")
+    d.add_argument("--min-size", type=positive, default=20, help="smallest face side to find, pixels (default 20)")
     d.set_defaults(func=run_detect)
 
     v = sub.add_parser("verify", help="are the largest faces of two photos the same person?")
     v.add_argument("image_a")
     v.add_argument("image_b")
-    v.add_argument("--threshold", type=float, default=0.6, help="same person below this distance (default 0.6)")
+    v.add_argument("--threshold", type=positive, default=0.6, help="same person below this distance (default 0.6)")
     v.set_defaults(func=run_verify)
 
     e = sub.add_parser("enroll", help="add a person to a face database (the largest face of each photo)")
@@ -38,7 +40,7 @@ def register(subparsers):
 
     t = sub.add_parser("train", help="train the triplet (Siamese) embedding on the AT&T faces from scratch")
     t.add_argument("--root", default=None, help="an att_faces folder (s1 ... s40); default: the copy shipped with cnnkit")
-    t.add_argument("--epochs", type=int, default=40)
+    t.add_argument("--epochs", type=at_least(1), default=40)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("-o", "--output", default="att_embedding.safetensors", help="where to save the trained weights")
     t.set_defaults(func=run_train)
@@ -101,7 +103,11 @@ def _largest_face(path, image):
     try:
         return detect_face(image)
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        if "no face found" not in str(exc):
+            raise
+        # the library's advice (pass landmarks) has no flag here
+        raise ValueError(f"{path}: no face found in this {image.shape[1]}x{image.shape[0]} picture "
+                         f"(faces under 20 pixels across are not detected)") from None
 
 
 def run_verify(args):

@@ -15,6 +15,8 @@ import sys
 
 import numpy as np
 
+from cnnkit.cli._args import at_least, positive
+
 AUGMENT_DEGREES = 10
 DEFAULT_EPOCHS = 40
 
@@ -36,14 +38,14 @@ def register(subparsers):
     p.add_argument("--model", default="lenet5", help="a model name (default lenet5)")
     p.add_argument("--data", default="digits",
                    help="digits, mnist5k, fashion-mnist or an image folder (default digits)")
-    p.add_argument("--epochs", type=int, default=None, help="default 40")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate, annealed to 0 (default 2e-3)")
+    p.add_argument("--epochs", type=at_least(0), default=None, help="default 40")
+    p.add_argument("--batch-size", type=at_least(1), default=32)
+    p.add_argument("--lr", type=positive, default=2e-3, help="Adam's learning rate, annealed to 0 (default 2e-3)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random rotations and shifts of the training images (default on; --no-augment turns it off)")
-    p.add_argument("--input-size", type=int, default=None,
+    p.add_argument("--input-size", type=at_least(1), default=None,
                    help="resize images to this square size (default: as LeNet-5 needs, else unchanged)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training and test images")
+    p.add_argument("--limit", type=at_least(1), default=None, help="use only the first N training and test images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--project", default="runs", help="the folder of run folders (default runs)")
     p.add_argument("--name", default=None, help="the run's name (default <model>-<data>; numbered if taken)")
@@ -57,14 +59,14 @@ def register(subparsers):
     p = subparsers.add_parser("evaluate", help="accuracy, per-class report and confusion matrix on a test set")
     p.add_argument("--weights", required=True, help="a checkpoint written by cnnkit train")
     p.add_argument("--data", default="digits", help="digits, mnist5k, fashion-mnist or an image folder")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N test images")
+    p.add_argument("--limit", type=at_least(1), default=None, help="use only the first N test images")
     p.add_argument("--out", default=None, help="where to write confusion.png (default: next to the weights)")
     p.set_defaults(func=run_evaluate)
 
     p = subparsers.add_parser("predict", help="the top-k classes of image files")
     p.add_argument("--weights", required=True, help="a checkpoint written by cnnkit train")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or PGM files")
-    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--top-k", type=at_least(1), default=3)
     p.set_defaults(func=run_predict)
 
     p = subparsers.add_parser("summary", help="a model's layers, output shapes, parameters and multiply-adds",
@@ -72,7 +74,7 @@ def register(subparsers):
     p.add_argument("model", help="a model name")
     p.add_argument("--input-shape", default=None,
                    help="H,W,C of one input (default: 32,32,1 for lenet5, 28,28,1 for resnet_small, else 224,224,3)")
-    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--num-classes", type=at_least(1), default=None)
     p.set_defaults(func=run_summary)
 
 

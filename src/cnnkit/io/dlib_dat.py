@@ -57,7 +57,7 @@ def _con(r, name):
     what = f"the convolution {name}"
     start = r.pos
     params = r.tensor(f"the parameters of {what}")
-    filters, kh, kw, sy, sx, py, px = (r.int(f"{field} of {what}") for field in
+    filters, kh, kw, sy, sx, py, px = (r.count(f"{field} of {what}") for field in
                                        ("num_filters", "nr", "nc", "stride_y", "stride_x", "padding_y", "padding_x"))
     weight_shape = r.tensor_shape(f"the filter shape of {what}", 1)
     bias_shape = r.tensor_shape(f"the bias shape of {what}", 1)
@@ -105,8 +105,8 @@ def _fc(r, name):
     """Parse an fc_2 record into an (in, out) weight and, when present, a bias."""
     what = f"the fully connected layer {name}"
     start = r.pos
-    outputs = r.int(f"num_outputs of {what}")
-    inputs = r.int(f"num_inputs of {what}")
+    outputs = r.count(f"num_outputs of {what}")
+    inputs = r.count(f"num_inputs of {what}")
     params = r.tensor(f"the parameters of {what}")
     r.tensor_shape(f"the weight shape of {what}", 1)
     r.tensor_shape(f"the bias shape of {what}", 1)
