@@ -23,7 +23,8 @@ import time
 import numpy as np
 
 from cnnkit.detection import CLASS_NAMES, coco_map, make_shapes_dataset
-from cnnkit.detection.train import anchors_from_boxes, detect, evaluate_map, save_detector, train_yolo
+from cnnkit.detection.targets import anchors_from_boxes
+from cnnkit.detection.train import detect, evaluate_map, save_detector, train_yolo
 from cnnkit.models import get_model
 from cnnkit.optim import Adam
 from cnnkit.viz.boxes import draw_detections

@@ -3,8 +3,8 @@ import pytest
 
 from cnnkit.autograd import Tensor, no_grad
 from cnnkit.detection import encode_targets, make_shapes_dataset, yolo_loss
-from cnnkit.detection.train import (anchors_from_boxes, detect, flip_horizontal, load_detector, save_detector,
-                                    train_yolo)
+from cnnkit.detection.targets import anchors_from_boxes
+from cnnkit.detection.train import detect, flip_horizontal, load_detector, save_detector, train_yolo
 from cnnkit.io import load_state, save_state
 from cnnkit.models import get_model, tiny_yolo
 from cnnkit.optim import Adam

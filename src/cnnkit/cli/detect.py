@@ -85,7 +85,8 @@ def _folder_data(path, size, seed):
 def run_train(args):
     """Train, print mAP@0.5 on the held-out images, write detector.safetensors."""
     from cnnkit.detection import CLASS_NAMES, make_shapes_dataset
-    from cnnkit.detection.train import anchors_from_boxes, evaluate_map, save_detector, train_yolo
+    from cnnkit.detection.targets import anchors_from_boxes
+    from cnnkit.detection.train import evaluate_map, save_detector, train_yolo
     from cnnkit.models import get_model
     from cnnkit.optim import Adam
     from cnnkit.train import ProgressBar

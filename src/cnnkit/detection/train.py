@@ -18,33 +18,13 @@ import numpy as np
 
 from cnnkit.autograd import Tensor, no_grad
 from cnnkit.detection.metrics import mean_average_precision
-from cnnkit.detection.yolo import encode_targets, kmeans_anchors, postprocess, yolo_loss
+from cnnkit.detection.loss import yolo_loss
+from cnnkit.detection.targets import encode_targets
+from cnnkit.detection.yolo import postprocess
 from cnnkit.io.state import load_state, save_state
 from cnnkit.models import get_model
 
 FORMAT = "cnnkit.detector/1"
-
-
-def anchors_from_boxes(boxes_list, num_anchors, cell_size, seed=0):
-    """YOLOv2 anchors: k-means (distance 1 - IoU) on the training boxes' sizes, in grid cells.
-
-    Parameters
-    ----------
-    boxes_list : sequence of array_like, each shape (M_n, 4)
-        Corner boxes ``(x1, y1, x2, y2)`` in pixels.
-    num_anchors : int
-    cell_size : float
-        Pixels per grid cell (the model's stride).
-    seed : int, default 0
-
-    Returns
-    -------
-    ndarray of float32, shape (num_anchors, 2)
-        ``(width, height)`` in grid cells, sorted by area.
-    """
-    boxes = np.concatenate([np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes_list])
-    sizes = boxes[:, 2:] - boxes[:, :2]
-    return (kmeans_anchors(sizes, num_anchors, seed=seed) / cell_size).astype(np.float32)
 
 
 def flip_horizontal(images, boxes_list):
