@@ -21,10 +21,11 @@ import time
 
 import numpy as np
 
-from cnnkit.detection.localization import (SmallConvNet, decode_landmarks, landmark_loss, localization_loss,
-                                           localization_metrics, localization_targets, make_localization_dataset,
-                                           predict, train_regressor, triangle_landmarks)
+from cnnkit.detection.localization import (decode_landmarks, landmark_loss, localization_loss, localization_metrics,
+                                           localization_targets, make_localization_dataset, predict, train_regressor,
+                                           triangle_landmarks)
 from cnnkit.detection.synthetic import CLASS_NAMES
+from cnnkit.models import get_model
 from cnnkit.optim import Adam
 
 SIZE = 32
@@ -44,7 +45,7 @@ def main():
     print(f"localization: {args.train_images} training / {args.test_images} held-out {SIZE}x{SIZE} images, "
           f"{train_targets[:, 0].mean():.0%} with an object")
     for kind, weight in (("squared", 1.0), ("squared", args.box_weight), ("logistic", args.box_weight)):
-        model = SmallConvNet(5 + len(CLASS_NAMES), image_size=SIZE, rng=0)
+        model = get_model("localizer", num_outputs=5 + len(CLASS_NAMES), image_size=SIZE, rng=0)
         started = time.perf_counter()
         history = train_regressor(model, train[0], train_targets,
                                   lambda out, y: localization_loss(out, y, kind, box_weight=weight),
@@ -59,7 +60,7 @@ def main():
     test = make_localization_dataset(args.test_images, SIZE, seed=4, triangles_only=True)
     train_points = triangle_landmarks(np.concatenate(train[1]))
     test_points = triangle_landmarks(np.concatenate(test[1]))
-    model = SmallConvNet(2 * train_points.shape[1], image_size=SIZE, rng=0)
+    model = get_model("localizer", num_outputs=2 * train_points.shape[1], image_size=SIZE, rng=0)
     started = time.perf_counter()
     train_regressor(model, train[0], train_points, lambda out, p: landmark_loss(out, p, SIZE),
                     Adam(model.parameters()), epochs=args.epochs, batch_size=32)

@@ -1,6 +1,7 @@
-"""Classification with localization, and landmark regression: one small network, one object per image.
+"""Classification with localization, and landmark regression: one object per image.
 
-The localization network outputs, per image, the course's vector
+The network is the zoo's ``localizer`` (``cnnkit.models.get_model("localizer", num_outputs=...)``).
+For localization it outputs, per image, the course's vector
 ``y = (p_c, b_x, b_y, b_h, b_w, c_1, ..., c_n)``: whether there is an object,
 its box (centre ``b_x, b_y`` and size ``b_h, b_w`` as fractions of the image)
 and its class. The raw outputs are logits; the prediction ``y_hat`` is
@@ -34,51 +35,8 @@ from cnnkit.autograd import Tensor, no_grad
 from cnnkit.backend import to_numpy
 from cnnkit.detection.boxes import pairwise_iou
 from cnnkit.detection.synthetic import CLASS_NAMES, make_shapes_dataset
-from cnnkit.nn import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
-from cnnkit.nn.module import resolve_rng
 
 LOSSES = ("squared", "logistic")
-
-
-class SmallConvNet(Module):
-    """Three conv 3x3 + BN + ReLU + 2x2 max-pool stages, Flatten, Linear -> ReLU -> Linear.
-
-    Parameters
-    ----------
-    num_outputs : int
-        Width of the last Linear layer.
-    image_size : int, default 32
-        Height and width of the input, a multiple of 8.
-    in_channels : int, default 3
-    widths : (int, int, int), default (16, 32, 32)
-        Channels of the three conv stages.
-    hidden : int, default 64
-        Width of the hidden Linear layer.
-    dtype : dtype, optional
-    rng : numpy.random.Generator or int, optional
-
-    Shapes: (N, image_size, image_size, in_channels) -> (N, num_outputs).
-    """
-
-    def __init__(self, num_outputs, image_size=32, in_channels=3, widths=(16, 32, 32), hidden=64, dtype=None,
-                 rng=None):
-        super().__init__()
-        if image_size < 8 or image_size % 8:
-            raise ValueError(f"image_size must be a positive multiple of 8 (three 2x2 poolings), got {image_size}")
-        rng = resolve_rng(rng)
-        layers, channels = [], in_channels
-        for width in widths:
-            layers += [Conv2d(channels, width, 3, padding=1, bias=False, dtype=dtype, rng=rng),
-                       BatchNorm2d(width, dtype=dtype), ReLU(), MaxPool2d(2)]
-            channels = width
-        self.features = Sequential(*layers)
-        self.flatten = Flatten()
-        side = image_size // 8
-        self.classifier = Sequential(Linear(side * side * channels, hidden, dtype=dtype, rng=rng), ReLU(),
-                                     Linear(hidden, num_outputs, dtype=dtype, rng=rng))
-
-    def forward(self, x):
-        return self.classifier(self.flatten(self.features(x)))
 
 
 def localization_targets(boxes_list, classes_list, num_classes, image_size):
