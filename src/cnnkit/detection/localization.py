@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 import cnnkit.functional as F
-from cnnkit.autograd import Tensor, no_grad
+from cnnkit.autograd import Tensor, as_tensor, no_grad
 from cnnkit.backend import to_numpy
 from cnnkit.detection.boxes import pairwise_iou
 from cnnkit.detection.synthetic import CLASS_NAMES, make_shapes_dataset
@@ -89,7 +89,7 @@ def localization_loss(output, targets, kind="squared", box_weight=1.0):
     Tensor
         A scalar: the loss summed over components, averaged over images.
     """
-    output = output if isinstance(output, Tensor) else Tensor(output)
+    output = as_tensor(output)
     targets = np.asarray(targets, dtype=output.dtype)
     if output.ndim != 2 or output.shape != targets.shape or output.shape[1] < 6:
         raise ValueError(f"output and targets must both have shape (N, 5 + n) with n >= 1, "
@@ -166,7 +166,7 @@ def landmark_loss(output, points, image_size):
     Tensor
         A scalar.
     """
-    output = output if isinstance(output, Tensor) else Tensor(output)
+    output = as_tensor(output)
     points = np.asarray(points, dtype=output.dtype)
     if points.ndim != 3 or points.shape[2] != 2 or output.shape != (len(points), 2 * points.shape[1]):
         raise ValueError(f"output must have shape (N, 2k) for points (N, k, 2), got {output.shape} and {points.shape}")

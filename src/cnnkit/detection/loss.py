@@ -2,7 +2,7 @@
 import numpy as np
 
 import cnnkit.functional as F
-from cnnkit.autograd.tensor import Tensor
+from cnnkit.autograd import as_tensor
 from cnnkit.backend import to_numpy
 from cnnkit.detection.boxes import pairwise_iou
 from cnnkit.detection.yolo import check_anchors, grid_boxes
@@ -42,7 +42,7 @@ def yolo_loss(raw, targets, anchors, lambda_coord=5.0, lambda_noobj=0.5, ignore_
     Tensor
         A scalar, in the dtype of ``raw``.
     """
-    raw = raw if isinstance(raw, Tensor) else Tensor(raw)
+    raw = as_tensor(raw)
     anchors = check_anchors(anchors)
     mask = np.asarray(targets["mask"])
     N, GH, GW, B = mask.shape
