@@ -4,9 +4,10 @@ import pytest
 from cnnkit.autograd import Tensor
 from cnnkit.detection.localization import (decode_landmarks, decode_localization, landmark_loss, localization_loss,
                                            localization_metrics, localization_targets, make_localization_dataset,
-                                           train_regressor, triangle_landmarks)
+                                           triangle_landmarks)
 from cnnkit.models import get_model
 from cnnkit.optim import Adam
+from cnnkit.train import fit
 
 
 def sigmoid(x):
@@ -105,14 +106,15 @@ def test_decode_turns_the_target_vector_back_into_the_box():
     assert decoded["classes"].tolist() == [1]
 
 
-def test_a_few_training_steps_reduce_the_localization_loss():
+def test_a_few_epochs_of_fit_reduce_the_localization_loss():
     images, boxes, classes = make_localization_dataset(64, 16, seed=0)
     targets = localization_targets(boxes, classes, 3, 16)
     model = get_model("localizer", num_outputs=8, image_size=16, widths=(8, 8, 8), hidden=16, rng=0)
     model.eval()
     before = localization_loss(model(Tensor(images)), targets).data
-    train_regressor(model, images, targets, localization_loss, Adam(model.parameters()), epochs=3, batch_size=16,
-                    lr=1e-2)
+    history = fit(model, (images, targets), loss=lambda model, batch: localization_loss(model(batch[0]), batch[1]),
+                  optimizer=Adam(model.parameters(), lr=1e-2), epochs=3, batch_size=16, verbose=False)
+    assert len(history) == 3
     assert localization_loss(model(Tensor(images)), targets).data < before
 
 

@@ -25,13 +25,17 @@ Landmarks: the network outputs ``2k`` logits whose sigmoids are the ``k``
 points' ``(x, y)`` as fractions of the image; the loss is the mean squared
 error of those fractions. The synthetic landmarks are the three vertices of
 the triangles of :func:`cnnkit.detection.synthetic.make_shapes_dataset`.
-"""
-import math
 
+Training goes through ``cnnkit.train.fit`` with a loss of ``(model, batch)``::
+
+    fit(model, (images, targets), loss=lambda model, batch: localization_loss(model(batch[0]), batch[1]))
+
+and ``cnnkit.train.outputs(model, images)`` gives the raw outputs to decode.
+"""
 import numpy as np
 
 import cnnkit.functional as F
-from cnnkit.autograd import Tensor, as_tensor, no_grad
+from cnnkit.autograd import as_tensor
 from cnnkit.backend import to_numpy
 from cnnkit.detection.boxes import pairwise_iou
 from cnnkit.detection.synthetic import CLASS_NAMES, make_shapes_dataset
@@ -208,56 +212,6 @@ def make_localization_dataset(n, image_size=32, seed=0, triangles_only=False):
                 boxes.append(b)
                 classes.append(c)
     return np.stack(images) if images else np.zeros((0, image_size, image_size, 3), np.float32), boxes, classes
-
-
-def train_regressor(model, images, targets, loss, optimizer, epochs=10, batch_size=32, lr=3e-3, seed=0):
-    """Mini-batch training of ``loss(model(images), targets)`` with a cosine learning-rate schedule.
-
-    Parameters
-    ----------
-    model : Module
-    images : ndarray, shape (N, H, W, C)
-    targets : ndarray, shape (N, ...)
-        Indexed along with the images.
-    loss : callable
-        ``loss(output, targets_batch) -> scalar Tensor``.
-    optimizer : Optimizer
-    epochs, batch_size : int
-    lr : float, default 3e-3
-        Annealed to 0 along a cosine.
-    seed : int, default 0
-
-    Returns
-    -------
-    list of float
-        The mean loss of every epoch.
-    """
-    rng = np.random.default_rng(seed)
-    N = len(images)
-    total, step, history = epochs * math.ceil(N / batch_size), 0, []
-    model.train()
-    for _ in range(epochs):
-        losses = []
-        for index in np.array_split(rng.permutation(N), math.ceil(N / batch_size)):
-            for group in optimizer.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            value = loss(model(Tensor(images[index])), targets[index])
-            optimizer.zero_grad()
-            value.backward()
-            optimizer.step()
-            losses.append(float(value.data))
-            step += 1
-        history.append(float(np.mean(losses)))
-    model.eval()
-    return history
-
-
-def predict(model, images, batch_size=256):
-    """Raw outputs of ``model`` on ``images`` in evaluation mode, without a graph: ndarray (N, outputs)."""
-    model.eval()
-    with no_grad():
-        return np.concatenate([to_numpy(model(Tensor(images[i:i + batch_size])).data)
-                               for i in range(0, len(images), batch_size)])
 
 
 def localization_metrics(output, boxes_list, classes_list, image_size):
