@@ -3,23 +3,14 @@ import numpy as np
 import pytest
 
 from cnnkit.autograd import Tensor, no_grad
-from cnnkit.detection import encode_targets, make_shapes_dataset, yolo_loss
+from cnnkit.detection import encode_targets, yolo_loss
 from cnnkit.detection.targets import anchors_from_boxes
 from cnnkit.detection.train import (RandomHorizontalFlipBoxes, YoloLoss, evaluate_map, pad_objects, train_yolo,
                                     unpad_objects)
-from cnnkit.models import tiny_yolo
 from cnnkit.train import Callback, RunFolder, load_checkpoint
+from test_detection_model import shapes, small_yolo  # noqa: F401  (shapes is a fixture)
 
 ANCHORS = np.array([[1.0, 1.0], [2.0, 2.0]], np.float32)
-
-
-@pytest.fixture(scope="module")
-def shapes():
-    return make_shapes_dataset(32, 32, seed=0)
-
-
-def small_yolo(**kwargs):
-    return tiny_yolo(**{"image_size": 32, "widths": (8, 8, 16), "num_anchors": 2, "rng": 0, **kwargs})
 
 
 def test_pad_objects_pads_with_class_minus_one_and_unpads_back():

@@ -16,6 +16,7 @@ A detector checkpoint is ``cnnkit.train``'s: the model, its class names and
 import numpy as np
 
 from cnnkit.autograd import Tensor
+from cnnkit.data.transforms import RandomHorizontalFlip
 from cnnkit.detection.loss import yolo_loss
 from cnnkit.detection.metrics import mean_average_precision
 from cnnkit.detection.targets import encode_targets
@@ -63,7 +64,7 @@ def unpad_objects(boxes, classes):
     return [b[p] for b, p in zip(boxes, present)], [c[p] for c, p in zip(classes, present)]
 
 
-class RandomHorizontalFlipBoxes:
+class RandomHorizontalFlipBoxes(RandomHorizontalFlip):
     """Mirror each image of a batch left-right with probability ``p``, and its boxes with it.
 
     A ``batch_transform`` for batches ``(images, boxes, classes, ...)`` (see
@@ -75,11 +76,6 @@ class RandomHorizontalFlipBoxes:
     rng : int or numpy.random.Generator, optional
     """
 
-    def __init__(self, p=0.5, rng=None):
-        if not 0 <= p <= 1:
-            raise ValueError(f"p must be in [0, 1], got {p}")
-        self.p, self.rng = p, np.random.default_rng(rng)
-
     def __call__(self, batch):
         images, boxes, classes = batch[:3]
         flip = self.rng.random(len(images)) < self.p
@@ -87,9 +83,8 @@ class RandomHorizontalFlipBoxes:
         images[flip] = images[flip, :, ::-1]
         W = images.shape[2]
         rows = flip[:, None] & (classes >= 0)
-        # x1' = W - x2 and x2' = W - x1; y unchanged
-        boxes[rows] = np.stack([W - boxes[rows][:, 2], boxes[rows][:, 1], W - boxes[rows][:, 0], boxes[rows][:, 3]],
-                               axis=1)
+        mirrored = boxes[rows]  # (K, 4): x1' = W - x2 and x2' = W - x1, y unchanged
+        boxes[rows] = np.stack([W - mirrored[:, 2], mirrored[:, 1], W - mirrored[:, 0], mirrored[:, 3]], axis=1)
         return (images, boxes, classes) + tuple(batch[3:])
 
 
