@@ -16,14 +16,14 @@ A detector checkpoint is ``cnnkit.train``'s: the model, its class names and
 import numpy as np
 
 from cnnkit.autograd import Tensor
+from cnnkit.data import DataLoader
 from cnnkit.data.transforms import RandomHorizontalFlip
 from cnnkit.detection.loss import yolo_loss
 from cnnkit.detection.metrics import mean_average_precision
 from cnnkit.detection.targets import encode_targets
 from cnnkit.detection.yolo import check_anchors, postprocess
-from cnnkit.train import Callback, outputs
-
-OLD_FORMAT = "cnnkit.detector/1"
+from cnnkit.optim import Adam, CosineAnnealingLR
+from cnnkit.train import Callback, fit, load_checkpoint, outputs, save
 
 
 def pad_objects(boxes_list, classes_list):
@@ -179,17 +179,14 @@ def train_yolo(model, images, boxes_list, classes_list, anchors, *, val=None, ep
     History
         From ``fit``.
     """
-    from cnnkit.data import DataLoader
-    from cnnkit.optim import Adam
-    from cnnkit.optim.lr_scheduler import CosineAnnealingLR
-    from cnnkit.train import fit
-
     images = np.asarray(images)
     if len(images) == 0 or len(boxes_list) != len(images) or len(classes_list) != len(images):
         raise ValueError(f"need as many box and class lists as images, and at least one image; got {len(images)} "
                          f"images, {len(boxes_list)} box lists, {len(classes_list)} class lists")
+    # the flips draw from their own stream, not a copy of the shuffle's
+    flips = RandomHorizontalFlipBoxes(rng=np.random.default_rng([seed, 1])) if flip else None
     loader = DataLoader((images, *pad_objects(boxes_list, classes_list)), batch_size=batch_size, shuffle=True,
-                        seed=seed, batch_transform=RandomHorizontalFlipBoxes(rng=seed) if flip else None)
+                        seed=seed, batch_transform=flips)
     optimizer = Adam(model.parameters(), lr=lr)
     metrics = []
     if val is not None:
@@ -289,8 +286,6 @@ def save_detector(path, model, anchors, class_names):
     class_names : sequence of str
         One per class of the model.
     """
-    from cnnkit.train import save
-
     anchors = _checked_anchors(model, anchors, "save_detector")
     classes = (getattr(model, "config", None) or {}).get("num_classes", len(class_names))
     if len(class_names) != classes:
@@ -319,8 +314,6 @@ def load_detector(path):
         For a checkpoint without anchors, and for the old detector files
         (``cnnkit.detector/1``), which must be retrained.
     """
-    from cnnkit.train import load_checkpoint
-
     checkpoint = load_checkpoint(path)
     if "anchors" not in checkpoint.extra:
         raise ValueError(f"{checkpoint.path} is a checkpoint of a {checkpoint.config['name']} without anchors, not "
