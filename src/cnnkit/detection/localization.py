@@ -19,7 +19,7 @@ Two losses (:func:`localization_loss`):
 Both are averaged over the batch. ``box_weight`` (YOLO's lambda_coord, 1 in
 the course) scales the box term: its errors, in fractions of the image, are
 small next to the others, and weighting it by 50 lifts the held-out mean IoU
-from 0.72 to 0.85 in ``examples/localization_landmarks.py``.
+from 0.70 to 0.85 in ``examples/localization_landmarks.py``.
 
 Landmarks: the network outputs ``2k`` logits whose sigmoids are the ``k``
 points' ``(x, y)`` as fractions of the image; the loss is the mean squared
