@@ -159,7 +159,7 @@ def run_train(args):
         print(f"cnnkit detect train: interrupted ({exc.signal_name}) in epoch {exc.epoch}; {where}",
               file=sys.stderr)
         return 130
-    if history.stop_reason:
+    if history.stop_reason and history.stopped != "nan":  # a NaN has been told as a warning
         print(history.stop_reason, file=sys.stderr)
     if history.stopped == "nan":
         print(f"cnnkit detect train: error: training diverged; {run.last} keeps the last good epoch (lower --lr?)",

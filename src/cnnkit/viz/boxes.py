@@ -1,7 +1,8 @@
 """Drawing detections: boxes with class names and scores on an image (Pillow), saved as PNG."""
 import numpy as np
 
-from cnnkit.viz.images import as_float_image, image_grid, save_image, to_uint8
+from cnnkit.data.images import as_float_image, to_uint8
+from cnnkit.viz.images import image_grid, save_image
 
 __all__ = ["draw_detections", "save_detections", "detection_grid", "PALETTE"]
 
