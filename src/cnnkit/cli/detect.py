@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 from cnnkit.cli._args import at_least, fraction, multiple_of, positive
+from cnnkit.cli._runs import open_run
 
 SYNTHETIC = "synthetic"
 DEFAULT_EPOCHS = 10
@@ -48,7 +49,7 @@ def register(subparsers):
                    help="stop after the batch that passes this many minutes (the epoch is still saved)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--project", default="runs", help="the folder of run folders (default runs)")
-    p.add_argument("--name", default="train", help="the run's name (default train; numbered if taken)")
+    p.add_argument("--name", default=None, help="the run's name (default train; numbered if taken)")
     p.add_argument("--out", default=None, help="the run folder itself (instead of --project/detect/--name)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its weights/last.safetensors, with its arguments; "
@@ -98,29 +99,6 @@ def _folder_data(path, size, seed):
     return split(order[held_out:]), split(order[:held_out]), names
 
 
-def _run_folder(args):
-    """The run folder: reopened for --resume (its args.json restoring the arguments), else created now."""
-    from cnnkit.train import RunFolder
-
-    if args.resume:
-        if not os.path.isdir(args.resume):
-            raise ValueError(f"--resume: {args.resume} is not a run folder")
-        run = RunFolder(args.resume)
-        saved = run.read_args()
-        missing = [key for key in TRAIN_ARGS if key not in saved]
-        if missing:
-            raise ValueError(f"--resume: {os.path.join(args.resume, 'args.json')} lacks {missing}; it was not "
-                             f"written by cnnkit detect train")
-        epochs = saved["epochs"] if args.epochs is None else args.epochs
-        vars(args).update({key: saved[key] for key in TRAIN_ARGS}, epochs=epochs)
-        return run
-    if args.epochs is None:
-        args.epochs = DEFAULT_EPOCHS
-    if args.out:
-        return RunFolder(args.out)
-    return RunFolder.create("detect", args.name, root=args.project)
-
-
 def run_train(args):
     """Train into a run folder, print mAP@0.5 on the held-out images; exit 3 if the loss stopped being finite."""
     from cnnkit import train as engine
@@ -131,7 +109,7 @@ def run_train(args):
     from cnnkit.viz.boxes import detection_grid
     from cnnkit.viz.images import save_image
 
-    run = _run_folder(args)
+    run = open_run(args, "detect", TRAIN_ARGS, DEFAULT_EPOCHS, "train", "cnnkit detect train")
     if args.data == SYNTHETIC:
         train = make_shapes_dataset(args.train_images, args.image_size, seed=args.seed + 1)
         # another seed, so the held-out images are never trained on
