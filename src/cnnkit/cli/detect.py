@@ -1,12 +1,15 @@
-"""``cnnkit detect train | predict``: train the tiny YOLO, draw and print its detections.
+"""``cnnkit detect train | predict``: train the tiny YOLO into a run folder, draw and print its detections.
 
 ``cnnkit detect train`` trains the tiny YOLO from scratch, by default on
 synthetic shapes (circles, squares, triangles on textured backgrounds) drawn
 in the process, or on a YOLO-format folder (``images/``, ``labels/``, and an
 optional ``classes.txt`` of class names, one a line) whose images are resized
 to a square; a fifth of a folder is held out. Anchors come from k-means on the
-training boxes; Adam with a cosine learning-rate decay and random
-left-right flips.
+training boxes; Adam with a cosine learning-rate decay over every batch and
+random left-right flips. The run folder (``runs/detect/NAME``) holds
+``weights/last.safetensors`` (after every epoch), ``weights/best.safetensors``
+(best held-out mAP@0.5), ``results.csv``, ``args.json``, ``curves.png`` and
+``predictions.png``; ``--resume RUN_DIR`` continues it.
 """
 import json
 import os
@@ -16,8 +19,14 @@ import sys
 import numpy as np
 
 from cnnkit.cli._args import at_least, fraction, multiple_of, positive
+from cnnkit.cli._runs import open_run
 
 SYNTHETIC = "synthetic"
+DEFAULT_EPOCHS = 10
+# what args.json keeps: a resumed run rebuilds the same data, model and schedule from them
+TRAIN_ARGS = ("data", "epochs", "train_images", "test_images", "image_size", "anchors", "batch_size", "lr", "seed")
+# exit status when the loss stopped being finite (as cnnkit train)
+DIVERGED = 3
 
 
 def register(subparsers):
@@ -25,25 +34,33 @@ def register(subparsers):
     detect = subparsers.add_parser("detect", help="object detection with a tiny YOLO: train, predict")
     commands = detect.add_subparsers(dest="detect_command", metavar="{train,predict}")
 
-    p = commands.add_parser("train", help="train the tiny YOLO, print its mAP@0.5 and save the detector",
+    p = commands.add_parser("train", help="train the tiny YOLO into a run folder and print its mAP@0.5",
                             description=__doc__.split("\n\n")[1].replace("``", "'"))
     p.add_argument("--data", default=SYNTHETIC, help="'synthetic' (default) or a YOLO-format folder")
-    p.add_argument("--epochs", type=at_least(1), default=10)
+    p.add_argument("--epochs", type=at_least(1), default=None,
+                   help=f"default {DEFAULT_EPOCHS}; the learning-rate schedule spans them")
     p.add_argument("--train-images", type=at_least(1), default=4000, help="synthetic training images (default 4000)")
     p.add_argument("--test-images", type=at_least(1), default=500, help="synthetic held-out images (default 500)")
     p.add_argument("--image-size", type=multiple_of(8), default=64, help="square input size, a multiple of 8 (default 64)")
     p.add_argument("--anchors", type=at_least(1), default=3, help="anchors per grid cell (default 3)")
     p.add_argument("--batch-size", type=at_least(1), default=32)
     p.add_argument("--lr", type=positive, default=3e-3, help="Adam's starting learning rate (default 3e-3)")
-    p.add_argument("--minutes", type=positive, default=None, help="stop training after this many minutes")
+    p.add_argument("--minutes", type=positive, default=None,
+                   help="stop after the batch that passes this many minutes (the epoch is still saved)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=os.path.join("runs", "detect"), help="output folder (default runs/detect)")
+    p.add_argument("--project", default="runs", help="the folder of run folders (default runs)")
+    p.add_argument("--name", default=None, help="the run's name (default train; numbered if taken)")
+    p.add_argument("--out", default=None, help="the run folder itself (instead of --project/detect/--name)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its weights/last.safetensors, with its arguments; "
+                        "--epochs may raise the number of epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
 
     p = commands.add_parser("predict", help="draw detections on images (PNG) and print them as JSON")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... files")
-    p.add_argument("--weights", required=True, help="a detector.safetensors written by cnnkit detect train")
+    p.add_argument("--weights", required=True, metavar="RUN_OR_FILE",
+                   help="a run folder of cnnkit detect train (its best weights) or a detector checkpoint")
     p.add_argument("--score-threshold", type=fraction, default=0.5)
     p.add_argument("--iou-threshold", type=fraction, default=0.5)
     p.add_argument("-o", "--out", default="detections", help="folder for the PNGs (default ./detections)")
@@ -83,13 +100,16 @@ def _folder_data(path, size, seed):
 
 
 def run_train(args):
-    """Train, print mAP@0.5 on the held-out images, write detector.safetensors."""
+    """Train into a run folder, print mAP@0.5 on the held-out images; exit 3 if the loss stopped being finite."""
+    from cnnkit import train as engine
     from cnnkit.detection import CLASS_NAMES, make_shapes_dataset
-    from cnnkit.detection.train import anchors_from_boxes, evaluate_map, save_detector, train_yolo
+    from cnnkit.detection.targets import anchors_from_boxes
+    from cnnkit.detection.train import detect, train_yolo
     from cnnkit.models import get_model
-    from cnnkit.optim import Adam
-    from cnnkit.train import ProgressBar
+    from cnnkit.viz.boxes import detection_grid
+    from cnnkit.viz.images import save_image
 
+    run = open_run(args, "detect", TRAIN_ARGS, DEFAULT_EPOCHS, "train", "cnnkit detect train")
     if args.data == SYNTHETIC:
         train = make_shapes_dataset(args.train_images, args.image_size, seed=args.seed + 1)
         # another seed, so the held-out images are never trained on
@@ -100,24 +120,36 @@ def run_train(args):
     model = get_model("tiny_yolo", num_classes=len(names), num_anchors=args.anchors, image_size=args.image_size,
                       rng=args.seed)
     anchors = anchors_from_boxes(train[1], args.anchors, model.stride, seed=args.seed)
+    run.class_names, run.extra, run.monitor = names, {"anchors": anchors.tolist()}, "val_map50"
+    run.title = f"tiny_yolo on {os.path.basename(os.path.normpath(args.data))}"
+    if not args.resume:
+        run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})
     print(f"training tiny_yolo on {args.data}: {len(train[0])} train / {len(test[0])} held-out images of "
-          f"{args.image_size}x{args.image_size}, {len(names)} classes, {args.epochs} epochs", file=sys.stderr)
-    bar = None if args.quiet else ProgressBar(args.epochs * -(-len(train[0]) // args.batch_size), "detect train")
-
-    def progress(step, total, loss):
-        bar.update(loss=loss)
-
-    history = train_yolo(model, *train, anchors, Adam(model.parameters()), epochs=args.epochs,
-                         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         time_limit=args.minutes * 60 if args.minutes else None, progress=progress if bar else None)
-    if bar:
-        bar.close(loss=history["loss"][-1] if history["loss"] else float("nan"))
-    mean_ap = evaluate_map(model, *test, anchors, len(names))
-    path = os.path.join(args.out, "detector.safetensors")
-    save_detector(path, model, anchors, names)
-    print(f"mAP@0.5: {mean_ap:.4f} ({len(test[0])} held-out images, {history['steps']} steps in "
-          f"{history['seconds'] / 60:.1f} min)")
-    print(f"wrote {path}")
+          f"{args.image_size}x{args.image_size}, {len(names)} classes, {args.epochs} epochs, into {run.path}",
+          file=sys.stderr)
+    try:
+        history = train_yolo(model, *train, anchors, val=test, epochs=args.epochs, batch_size=args.batch_size,
+                             lr=args.lr, seed=args.seed, time_limit=args.minutes * 60 if args.minutes else None,
+                             run=run, resume=run.path if args.resume else None, verbose=not args.quiet)
+    except engine.TrainingInterrupted as exc:
+        where = (f"epoch {exc.last_epoch} is saved in {exc.checkpoint}; continue with: cnnkit detect train "
+                 f"--resume {run.path}" if exc.checkpoint else "no epoch had finished, nothing was saved")
+        print(f"cnnkit detect train: interrupted ({exc.signal_name}) in epoch {exc.epoch}; {where}",
+              file=sys.stderr)
+        return 130
+    if history.stop_reason and history.stopped != "nan":  # a NaN has been told as a warning
+        print(history.stop_reason, file=sys.stderr)
+    if history.stopped == "nan":
+        print(f"cnnkit detect train: error: training diverged; {run.last} keeps the last good epoch (lower --lr?)",
+              file=sys.stderr)
+        return DIVERGED
+    shown = min(16, len(test[0]))
+    picture = os.path.join(run.path, "predictions.png")
+    save_image(picture, detection_grid(test[0][:shown], detect(model, test[0][:shown], anchors, len(names)), names))
+    print(f"mAP@0.5: {history['val_map50'][-1]:.4f} ({len(test[0])} held-out images, after epoch {len(history)}; "
+          f"{sum(history['seconds']) / 60:.1f} min of training)")
+    print(f"wrote {run.path}: weights/last.safetensors, weights/best.safetensors, results.csv, curves.png, "
+          f"predictions.png")
     return 0
 
 

@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from cnnkit.cli._args import at_least, positive
+from cnnkit.cli._runs import open_run
 
 AUGMENT_DEGREES = 10
 DEFAULT_EPOCHS = 40
@@ -124,34 +125,12 @@ def _test_set(name, limit, preprocessing):
 TRAIN_ARGS = ("model", "data", "epochs", "batch_size", "lr", "augment", "input_size", "limit", "seed")
 
 
-def _run_folder(args):
-    """The run folder: reopened for --resume (its args.json restoring the arguments), else created now."""
-    from cnnkit.train import RunFolder
-
-    if args.resume:
-        if not os.path.isdir(args.resume):
-            raise ValueError(f"--resume: {args.resume} is not a run folder")
-        run = RunFolder(args.resume)
-        saved = run.read_args()
-        missing = [key for key in TRAIN_ARGS if key not in saved]
-        if missing:
-            raise ValueError(f"--resume: {args.resume}/args.json lacks {missing}; it was not written by cnnkit train")
-        epochs = saved["epochs"] if args.epochs is None else args.epochs
-        vars(args).update({key: saved[key] for key in TRAIN_ARGS}, epochs=epochs)
-        return run
-    if args.epochs is None:
-        args.epochs = DEFAULT_EPOCHS
-    data_name = os.path.basename(os.path.normpath(args.data))
-    if args.out:
-        return RunFolder(args.out)
-    return RunFolder.create("classify", args.name or f"{args.model}-{data_name}", root=args.project)
-
-
 def run_train(args):
     """Train into a run folder, report the test accuracy; exit 3 if the loss stopped being finite."""
     from cnnkit import data, optim, train
 
-    run = _run_folder(args)
+    run = open_run(args, "classify", TRAIN_ARGS, DEFAULT_EPOCHS,
+                   f"{args.model}-{os.path.basename(os.path.normpath(args.data))}", "cnnkit train")
     if args.epochs < 0:
         raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
     train_set, test_set = data.load_dataset(args.data, "train"), data.load_dataset(args.data, "test")

@@ -12,6 +12,7 @@ dense layer accordingly.
 from cnnkit.models.alexnet import alexnet
 from cnnkit.models.inception import googlenet
 from cnnkit.models.lenet import lenet5
+from cnnkit.models.localizer import localizer
 from cnnkit.models.registry import MODELS
 from cnnkit.models.resnet import resnet18, resnet34, resnet50, resnet_small
 from cnnkit.models.tiny_yolo import tiny_yolo
@@ -19,7 +20,7 @@ from cnnkit.models.vgg import vgg16, vgg19
 from cnnkit.models.vgg_features import VGG16Features, hed_edges, vgg16_features
 
 __all__ = ["MODELS", "get_model", "lenet5", "alexnet", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
-           "resnet_small", "googlenet", "tiny_yolo", "vgg16_features", "VGG16Features", "hed_edges"]
+           "resnet_small", "googlenet", "tiny_yolo", "localizer", "vgg16_features", "VGG16Features", "hed_edges"]
 
 
 def get_model(name, **kwargs):
@@ -28,8 +29,8 @@ def get_model(name, **kwargs):
     Parameters
     ----------
     name : str
-        One of ``sorted(MODELS)``: alexnet, googlenet, lenet5, resnet18,
-        resnet34, resnet50, resnet_small, tiny_yolo, vgg16, vgg19.
+        One of ``sorted(MODELS)``: alexnet, googlenet, lenet5, localizer,
+        resnet18, resnet34, resnet50, resnet_small, tiny_yolo, vgg16, vgg19.
     **kwargs
         Passed to the builder, e.g. ``num_classes=6, in_channels=3``.
 
