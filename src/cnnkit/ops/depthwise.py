@@ -91,9 +91,11 @@ class DepthwiseConv2d(Function):
             for k in range(KH * KW):
                 if needs[0]:
                     # the window pixels of tap k receive grad_out times the tap's weights, summed over the M filters
+                    # (one strided pass per filter: a reduction over a short last axis is slow in NumPy)
                     target = _tap(grad_pad[part, rows_in], k // KW, k % KW, stride, g.shape[1], OW)
-                    xp.multiply(g, taps[k], out=tmp)
-                    target += tmp[..., 0] if M == 1 else tmp.sum(axis=-1)
+                    for m in range(M):
+                        xp.multiply(g[..., m], taps[k, :, m], out=tmp[..., 0])
+                        target += tmp[..., 0]
                 if needs[1]:
                     tap = _tap(x_pad[part, rows_in], k // KW, k % KW, stride, g.shape[1], OW)[..., None]
                     xp.multiply(tap, g, out=tmp)
