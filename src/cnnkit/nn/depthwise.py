@@ -2,10 +2,12 @@
 import math
 
 import cnnkit.functional as F
+from cnnkit.autograd.tensor import as_tensor
 from cnnkit.backend import xp
 from cnnkit.nn import init
-from cnnkit.nn.layers import Conv2d, _as_tensor, _padding, _pair
+from cnnkit.nn.layers import Conv2d, _padding
 from cnnkit.nn.module import Module, Parameter, resolve_dtype, resolve_rng
+from cnnkit.utils import pair
 
 __all__ = ["DepthwiseConv2d", "SeparableConv2d"]
 
@@ -50,8 +52,8 @@ class DepthwiseConv2d(Module):
                              f"in_channels={in_channels}, channel_multiplier={channel_multiplier}")
         self.in_channels, self.channel_multiplier = int(in_channels), int(channel_multiplier)
         self.out_channels = self.in_channels * self.channel_multiplier
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
+        self.kernel_size = pair(kernel_size, "kernel_size", low=1)
+        self.stride = pair(stride, "stride", low=1)
         self.padding = _padding(padding)
         dtype = resolve_dtype(dtype)
         self.weight = Parameter(xp.empty(self.kernel_size + (self.in_channels, self.channel_multiplier), dtype=dtype))
@@ -67,7 +69,7 @@ class DepthwiseConv2d(Module):
             init.uniform_(self.bias, -bound, bound, rng)
 
     def forward(self, x):
-        x = _as_tensor(x)
+        x = as_tensor(x)
         if x.ndim != 4 or x.shape[-1] != self.in_channels:
             raise ValueError(f"DepthwiseConv2d({self.in_channels}) expects input (N, H, W, {self.in_channels}), "
                              f"got shape {x.shape}")

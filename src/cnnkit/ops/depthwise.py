@@ -13,9 +13,10 @@ input gradient is added back tap by tap, the kernel gradient of tap (i, j) is
 the per-channel sum of ``tap * grad_out``.
 """
 from cnnkit.autograd.function import Function
+from cnnkit.autograd.tensor import as_tensor
 from cnnkit.backend import xp
-from cnnkit.ops._util import as_tensor
-from cnnkit.ops.conv import _pad_array, _pair, _resolve_padding
+from cnnkit.ops.conv import _pad_array, _resolve_padding
+from cnnkit.utils import pair
 
 __all__ = ["depthwise_conv2d"]
 
@@ -147,7 +148,7 @@ def depthwise_conv2d(x, w, b=None, stride=1, padding=0):
     if CI != C:
         raise ValueError(f"{where}: the input has {C} channels but the kernel's third axis is {CI}")
     try:
-        SH, SW = _pair(stride, "stride")
+        SH, SW = pair(stride, "stride")
         pads = _resolve_padding(padding, H, W, KH, KW, max(SH, 1), max(SW, 1))
     except (TypeError, ValueError):
         raise ValueError(f"{where}: stride and padding must be ints or pairs of ints "
