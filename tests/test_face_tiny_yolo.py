@@ -145,3 +145,28 @@ def test_pretrained_detector_finds_dlibs_faces_in_the_named_faces_photos_and_not
         found += len(faces) == 1
     # one photo (kit_harington/johnsnow_test1.jpg) scores 0.48 at input size 416, under the 0.5 threshold
     assert found >= 13
+
+
+def test_detect_faces_dispatches_to_the_tiny_yolo_detector_it_is_given():
+    from cnnkit import face
+
+    raw = np.full((1, 13, 13, 25), -10.0, np.float32)
+    raw[0, 4, 6, 10:15] = [0, 0, 0, 0, 10]
+    detector = TinyYoloFaceDetector(model=lambda x: Tensor(raw))
+    faces = face.detect_faces(np.zeros((416, 416, 3), np.uint8), detector=detector)
+    assert len(faces) == 1 and sorted(faces[0]) == ["box", "score"]
+
+
+def test_detect_faces_names_the_known_detectors_for_an_unknown_one():
+    from cnnkit import face
+
+    with pytest.raises(ValueError, match="unknown face detector 'yolo9000'; known: mtcnn, tiny_yolo"):
+        face.detect_faces(np.zeros((8, 8, 3), np.uint8), detector="yolo9000")
+
+
+@pytest.mark.network
+def test_detect_faces_by_name_gives_the_pretrained_tiny_yolos_records(pretrained):
+    from cnnkit import face
+
+    _, image, _ = named_faces()[0]
+    assert face.detect_faces(image, detector="tiny_yolo") == pretrained.detect(image)
