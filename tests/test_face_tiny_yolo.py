@@ -170,3 +170,17 @@ def test_detect_faces_by_name_gives_the_pretrained_tiny_yolos_records(pretrained
 
     _, image, _ = named_faces()[0]
     assert face.detect_faces(image, detector="tiny_yolo") == pretrained.detect(image)
+
+
+def test_yolo_loss_of_a_head_without_class_logits_equals_the_loss_with_one_certain_class():
+    from cnnkit.detection import encode_targets, yolo_loss
+
+    raw = np.random.default_rng(3).standard_normal((2, 3, 3, 25))
+    targets = encode_targets([[[10, 20, 50, 70]], [[40, 40, 90, 80]]], [[0], [0]], 3, ANCHORS, 1, 96)
+    # one class logit per anchor: its softmax is 1 and its cross-entropy 0, so the two losses agree
+    with_logit = np.concatenate([raw.reshape(2, 3, 3, 5, 5), np.zeros((2, 3, 3, 5, 1))], axis=-1).reshape(2, 3, 3, 30)
+    t = Tensor(raw, requires_grad=True)
+    loss = yolo_loss(t, targets, ANCHORS)
+    loss.backward()
+    assert loss.item() == pytest.approx(yolo_loss(with_logit, targets, ANCHORS).item(), rel=1e-12)
+    assert np.isfinite(t.grad).all() and np.abs(t.grad).max() > 0
