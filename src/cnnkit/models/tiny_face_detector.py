@@ -71,14 +71,17 @@ class TinyFaceDetector(Module):
         self.anchors = ANCHORS.copy()
         self.stride = 32
 
-    def forward(self, x):
+    def features(self, x):
+        """Everything but the head: (N, S, S, 3) -> (N, S / 32, S / 32, 512), what ``conv8`` reads."""
         x = F.leaky_relu(self.conv0(x), NEGATIVE_SLOPE)
         for k in range(1, 6):
             x = F.leaky_relu(getattr(self, f"conv{k}")(self.pool(x)), NEGATIVE_SLOPE)
         # TensorFlow's "same" 2x2 pooling at stride 1 pads one -inf row and column after the image
         # only; symmetric padding 1 gives one extra leading row and column, dropped here.
-        x = self.pool_last(x)[:, 1:, 1:]
-        return self.conv8(x)
+        return self.pool_last(x)[:, 1:, 1:]
+
+    def forward(self, x):
+        return self.conv8(self.features(x))
 
 
 @register
