@@ -105,35 +105,39 @@ def run(images, detect):
     return found, len(images) / (time.perf_counter() - start)
 
 
-def picture(path, images, results):
-    """The first photos of each person with every detector's boxes, side by side at one height."""
-    from PIL import Image
+def picture(path, rows, methods, height=420):
+    """Rows of photos with each detector's boxes in its colour, a legend above."""
+    from PIL import Image, ImageDraw
 
-    from cnnkit.viz.boxes import draw_detections
+    from cnnkit.viz.boxes import PALETTE
     from cnnkit.viz.images import save_image
 
-    names = list(results)
-    panels, height = [], 360
-    for k in (0, 3, 5, 8, 12):
-        name, image = images[k]
+    def panel(image):
         scale = height / image.shape[0]
-        small = np.asarray(Image.fromarray(image).resize((round(image.shape[1] * scale), height), Image.BILINEAR))
-        boxes, scores, classes = [], [], []
-        for c, detector in enumerate(names):
-            for box, score in results[detector][k]:
-                boxes.append(np.asarray(box, dtype=float) * scale)
-                scores.append(score)
-                classes.append(c)
-        labels = ["dlib CNN", "tiny YOLO", "MTCNN", "dlib HOG"]
-        panels.append(draw_detections(small, np.reshape(boxes, (-1, 4)), scores, classes, labels, scale=1))
-    save_image(path, np.concatenate(panels, axis=1))
+        drawn = Image.fromarray(image).resize((round(image.shape[1] * scale), height), Image.BILINEAR)
+        draw = ImageDraw.Draw(drawn)
+        for c, detect in enumerate(methods.values()):
+            for box, _ in detect(image):
+                draw.rectangle([v * scale for v in box], outline=PALETTE[c], width=3)
+        return np.asarray(drawn)
+
+    rows = [np.concatenate([panel(image) for image in row], axis=1) for row in rows]
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    legend = Image.new("RGB", (width, 28), (255, 255, 255))
+    draw, x = ImageDraw.Draw(legend), 8
+    for c, name in enumerate(methods):
+        draw.rectangle([x, 8, x + 24, 20], outline=PALETTE[c], width=3)
+        draw.text((x + 32, 8), name, fill=(0, 0, 0))
+        x += 48 + int(draw.textlength(name))
+    save_image(path, np.concatenate([np.asarray(legend), *rows]))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mmod", help=f"path to {MMOD} (default: from the weights registry)")
     parser.add_argument("--att", type=int, default=400, help="AT&T faces to use (default all 400)")
-    parser.add_argument("--picture", help="write the boxes on five named faces photos to this PNG")
+    parser.add_argument("--picture", help="write every detector's boxes on seven named faces photos to this PNG")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         methods = detectors(mmod_file(args.mmod, folder))
@@ -145,8 +149,11 @@ def main():
         table[dataset] = {name: (*evaluate(found, reference), speed) for name, (found, speed) in results.items()}
         faces = sum(len(r) for r in reference)
         print(f"{dataset}: {len(images)} images, {faces} reference faces", flush=True)
-        if dataset == "named faces" and args.picture:
-            picture(args.picture, images, {name: found for name, (found, _) in results.items()})
+    if args.picture:
+        photos = dict(datasets["named faces"])
+        rows = [("alex_lacamoire/alex-lacamoire.jpg", "kit_harington/john2.jpg", "obama/obama2.jpg"),
+                ("biden/biden2.jpg", "obama/obama.jpg", "rose_leslie/img2.jpg", "alex_lacamoire/img1.jpg")]
+        picture(args.picture, [[photos[name] for name in row] for row in rows], methods)
     print(f"\n| detector | " + " | ".join(f"{d}: mAP@0.5 | recall@0.5 (@0.3) | images/s" for d in table) + " |")
     print("|---|" + "---|---|---|" * len(table))
     for name in methods:

@@ -6,9 +6,7 @@ tensor, so both sides see the same pixels; face-api then letterboxes, resizes, r
 suppresses by its own code. Skipped only when Node is not installed.
 """
 import hashlib
-import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,50 +14,25 @@ import pytest
 
 from cnnkit.face.tiny_yolo import TinyYoloFaceDetector
 from cnnkit.weights.registry import REGISTRY
+from oracle.face_api import NAMED_FACES, ORACLE, missing, photos, run_face_api
 
-ORACLE = Path(__file__).resolve().parent / "oracle"
-NAMED_FACES = Path(__file__).resolve().parent / "data" / "named_faces"
 # low, so that many boxes reach NMS (up to 15 a photo); greedy NMS keeps the same boxes above any higher threshold
 THRESHOLD = 0.01
 # boxes within 1 pixel, scores within 1e-4: the issue's bar
 BOX_PX, SCORE = 1.0, 1e-4
 
 
-def _photos():
-    """(name, RGB uint8 image): the named faces photos, a small upscaled face, a tall and a wide crop, a collage."""
-    from PIL import Image
-
+@pytest.fixture(scope="module")
+def oracle():
+    """The photos, and face-api's raw output and detections for each."""
+    if shutil.which("node") is None:
+        pytest.skip(missing())
+    if missing():
+        pytest.fail(missing())
     if not (NAMED_FACES / "faces.csv").exists():
         pytest.skip(f"the named faces photos are not in {NAMED_FACES}")
-    photos = [(str(p.relative_to(NAMED_FACES)), np.asarray(Image.open(p).convert("RGB")))
-              for p in sorted(NAMED_FACES.glob("*/*.jpg"))]
-    obama = dict(photos)["obama/obama.jpg"]
-    small = np.asarray(Image.fromarray(obama).resize((91, 114), Image.BILINEAR))  # enlarged to 416 by both
-    tiles = [np.asarray(Image.fromarray(image).resize((256, 256), Image.BILINEAR)) for _, image in photos[::4]]
-    collage = np.concatenate([np.concatenate(tiles[:2], axis=1), np.concatenate(tiles[2:4], axis=1)])
-    return photos + [("obama 91x114", small), ("obama tall crop", obama[100:700, 300:650]),
-                     ("obama wide crop", obama[100:500, 0:900]), ("collage of four", collage)]
-
-
-@pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
-    """face-api's raw output and detections for every photo."""
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed: the face-api oracle runs in Node (apt-get install nodejs npm)")
-    if not (ORACLE / "node_modules" / "@vladmandic" / "face-api").is_dir():
-        pytest.fail(f"face-api is not installed in {ORACLE}: run `npm ci --ignore-scripts` there (.ci/run does)")
-    folder = tmp_path_factory.mktemp("oracle")
-    photos = _photos()
-    images = []
-    for k, (_, image) in enumerate(photos):
-        image.tofile(folder / f"{k}.rgb")
-        images.append({"pixels": str(folder / f"{k}.rgb"), "height": image.shape[0], "width": image.shape[1]})
-    (folder / "request.json").write_text(json.dumps({"input_size": 416, "score_threshold": THRESHOLD,
-                                                     "images": images}))
-    done = subprocess.run(["node", str(ORACLE / "face_api_oracle.js"), str(folder / "request.json")],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr
-    return photos, json.loads(done.stdout)
+    images = photos()
+    return images, run_face_api([image for _, image in images], 416, THRESHOLD)
 
 
 @pytest.fixture(scope="module")
