@@ -157,7 +157,7 @@ def main():
     print(f"\n| detector | " + " | ".join(f"{d}: mAP@0.5 | recall@0.5 (@0.3) | images/s" for d in table) + " |")
     print("|---|" + "---|---|---|" * len(table))
     for name in methods:
-        cells = [f"{m:.3f} | {r5:.2f} ({r3:.2f}) | {s:.1f}" for m, r5, r3, s in (table[d][name] for d in table)]
+        cells = [f"{m:.3f} | {r5:.2f} ({r3:.2f}) | {s:.2g}" for m, r5, r3, s in (table[d][name] for d in table)]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
