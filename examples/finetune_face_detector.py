@@ -17,6 +17,18 @@ boxes, so against dlib's boxes its IoU is often under 0.5. Here its head (the 1x
    with the whole detector (input 416, score 0.5, face-api's NMS).
 
     python examples/finetune_face_detector.py [--crops 40] [--epochs 30] [--size 256]
+
+Measured here (defaults; 360 crops, features 193 s, head 30 epochs 22 s, loss 1.67 -> 0.24):
+
+    photos      mAP@0.5 before   after   mean IoU before   after
+    held-out (5)         0.800   0.800             0.516   0.652
+    training (9)         0.877   1.000             0.645   0.880
+
+The head learns dlib's framing: the boxes overlap dlib's by 0.65 instead of 0.52 on
+photos it never saw. mAP@0.5 on the held-out five stays at 0.8: one of the five
+faces is still missed at a score of 0.5 or overlapped by less than 0.5 (before
+fine-tuning, kit_harington/johnsnow_test1.jpg scores 0.48). The gap between the
+training and held-out IoU says nine photos are too few not to overfit.
 """
 import argparse
 import csv
