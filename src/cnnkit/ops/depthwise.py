@@ -51,7 +51,7 @@ class DepthwiseConv2d(Function):
         OH, OW = (Hp - KH) // stride[0] + 1, (Wp - KW) // stride[1] + 1
         ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.geometry = x.shape, w.shape, stride, pads
-        # (N, OH, OW, C, M): a multiplier of 1 keeps a plain (.., C) layout, so the taps broadcast without a new axis
+        # (N, OH, OW, C, M): filter m of channel c at [..., c, m], output channel c * M + m once flattened
         out = xp.empty((N, OH, OW, C, M), dtype=x.dtype)
         taps = w.reshape(KH * KW, C, M)
         for part, rows_in, rows_out in _blocks(N, OH, OW, C * M, x.itemsize, KH, stride[0]):
