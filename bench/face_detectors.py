@@ -1,6 +1,6 @@
 """Face detectors on real photos against dlib's CNN (MMOD) detector: mAP@0.5, recall and speed, in one run.
 
-Usage: python bench/face_detectors.py [--mmod PATH] [--att N] [--picture PNG]
+Usage: python bench/face_detectors.py [--mmod PATH] [--att N] [--picture FILE]
 
 Reference boxes are those of dlib's CNN face detector (dlib-bin's
 ``cnn_face_detection_model_v1`` with ``mmod_human_face_detector.dat``, no upsampling),
@@ -137,7 +137,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mmod", help=f"path to {MMOD} (default: from the weights registry)")
     parser.add_argument("--att", type=int, default=400, help="AT&T faces to use (default all 400)")
-    parser.add_argument("--picture", help="write every detector's boxes on seven named faces photos to this PNG")
+    parser.add_argument("--picture", help="write every detector's boxes on seven named faces photos to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         methods = detectors(mmod_file(args.mmod, folder))

@@ -111,9 +111,11 @@ def test_depthwise_layer_initialises_like_torch_grouped_conv_within_one_over_sqr
 def test_separable_layer_has_a_biasless_depthwise_step_and_a_pointwise_step():
     layer = nn.SeparableConv2d(4, 8, 3, padding=1)
     assert sorted(layer.state_dict()) == ["depthwise.weight", "pointwise.bias", "pointwise.weight"]
-    assert layer.pointwise.weight.shape == (1, 1, 4, 8) and layer(np.zeros((1, 5, 5, 4), np.float32)).shape == (1, 5, 5, 8)
+    assert layer.pointwise.weight.shape == (1, 1, 4, 8)
+    assert layer(np.zeros((1, 5, 5, 4), np.float32)).shape == (1, 5, 5, 8)
 
 
 def test_depthwise_layer_rejects_input_with_other_channels():
-    with pytest.raises(ValueError, match=r"DepthwiseConv2d\(4\) expects input \(N, H, W, 4\), got shape \(1, 5, 5, 3\)"):
+    with pytest.raises(ValueError, match=r"DepthwiseConv2d\(4\) expects input \(N, H, W, 4\), got shape "
+                                         r"\(1, 5, 5, 3\)"):
         nn.DepthwiseConv2d(4, 3)(np.zeros((1, 5, 5, 3), np.float32))

@@ -1,4 +1,4 @@
-"""face-api's tiny face detector: the network, face-api's preprocessing, the course's YOLO pipeline, the real weights."""
+"""face-api's tiny face detector: the network, its preprocessing, the course's YOLO pipeline, the real weights."""
 import csv
 from pathlib import Path
 

@@ -62,7 +62,8 @@ def test_depthwise_conv2d_layer_matches_torch_grouped_conv(dtype, kwargs):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_separable_conv2d_layer_matches_torch_depthwise_then_pointwise(dtype):
     ours = nn.SeparableConv2d(3, 5, 3, padding="same", channel_multiplier=2, dtype=dtype, rng=0)
-    theirs = tnn.Sequential(tnn.Conv2d(3, 6, 3, padding="same", groups=3, bias=False), tnn.Conv2d(6, 5, 1)).to(TORCH_DTYPE[dtype])
+    theirs = tnn.Sequential(tnn.Conv2d(3, 6, 3, padding="same", groups=3, bias=False), tnn.Conv2d(6, 5, 1))
+    theirs.to(TORCH_DTYPE[dtype])
     with torch.no_grad():
         theirs[0].weight.copy_(torch.from_numpy(depthwise_to_torch(ours.depthwise.weight.data)))
         theirs[1].weight.copy_(torch.from_numpy(np.ascontiguousarray(ours.pointwise.weight.data.transpose(3, 2, 0, 1))))
