@@ -53,7 +53,7 @@ def named_faces():
 
 def att_faces(count):
     """(name, RGB uint8 image) of the first ``count`` AT&T faces (every person, in turn)."""
-    from cnnkit.face import load_att_faces
+    from cnnkit.data import load_att_faces
 
     images, labels = load_att_faces()
     order = np.argsort(np.arange(len(images)) % 10, kind="stable")[:count]  # image 1 of each person first

@@ -70,8 +70,13 @@ def test_preprocess_pads_a_wide_image_at_the_bottom_then_normalises():
     np.testing.assert_allclose(x[0, -1, -1], -mean / 255, rtol=1e-6)  # the zero padding, at the bottom
 
 
-def test_preprocess_rejects_what_is_not_an_rgb_uint8_image_or_a_multiple_of_32():
-    with pytest.raises(ValueError, match=r"RGB uint8 image \(H, W, 3\), got shape \(4, 4\)"):
+def test_preprocess_takes_float_pixels_in_0_1_as_the_rounded_uint8_ones():
+    image = np.random.default_rng(4).integers(0, 256, (5, 7, 3)).astype(np.uint8)
+    np.testing.assert_array_equal(preprocess(image / np.float32(255), 32), preprocess(image, 32))
+
+
+def test_preprocess_rejects_what_is_not_an_rgb_image_or_a_multiple_of_32():
+    with pytest.raises(ValueError, match=r"RGB image \(H, W, 3\), got shape \(4, 4\)"):
         preprocess(np.zeros((4, 4), np.uint8))
     with pytest.raises(ValueError, match="multiple of 32, got 100"):
         preprocess(np.zeros((4, 4, 3), np.uint8), 100)

@@ -22,6 +22,7 @@ then ``(pixel - MEAN_RGB) / 255``.
 import numpy as np
 
 import cnnkit.functional as F
+from cnnkit.data.images import as_uint8_image
 from cnnkit.models.registry import register
 from cnnkit.nn import Conv2d, MaxPool2d, Module, SeparableConv2d
 from cnnkit.nn.module import resolve_rng
@@ -193,8 +194,9 @@ def preprocess(image, input_size=416):
 
     Parameters
     ----------
-    image : ndarray of uint8, shape (H, W, 3)
-        RGB pixels.
+    image : ndarray, shape (H, W, 3)
+        RGB pixels, uint8 or floats in [0, 1] (what :func:`cnnkit.data.load_image` gives),
+        which are rounded to 0..255 as face-api sees them.
     input_size : int, default 416
         The network's input side, a multiple of 32 (face-api's ``inputSize``).
 
@@ -204,10 +206,9 @@ def preprocess(image, input_size=416):
         Zero-padded at the bottom or right to a square, resized by :func:`resize_bilinear`
         (unless already ``input_size``), then ``(pixel - MEAN_RGB) / 255``.
     """
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
-        raise ValueError(f"the tiny face detector needs an RGB uint8 image (H, W, 3), got shape {image.shape} "
-                         f"and dtype {image.dtype}")
+    image = as_uint8_image(image)
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"the tiny face detector needs an RGB image (H, W, 3), got shape {image.shape}")
     if not isinstance(input_size, (int, np.integer)) or input_size < 32 or input_size % 32:
         raise ValueError(f"input_size must be a positive multiple of 32, got {input_size!r}")
     H, W, _ = image.shape
