@@ -4,9 +4,10 @@ Usage: python bench/ops.py [--repeat 7] [--shapes vgg-3x3,tinyface-dw1,lenet-poo
 
 For each shape of CONVS, DEPTHWISE (against PyTorch's ``conv2d(groups=C)``) and POOLS
 below it prints the median time of cnnkit and of PyTorch (channels_last, the same
-number of threads, the two run in turn) for the forward pass and the forward + backward pass (gradients of the input, the weight
-and the bias), their ratio, cnnkit's GFLOP/s against the float32 GEMM peak measured in the same run,
-and cnnkit's peak NumPy memory during forward + backward (tracemalloc) against the
+number of threads, the two run in turn) for the forward pass and the forward +
+backward pass (gradients of the input, the weight and the bias), their ratio,
+cnnkit's GFLOP/s against the float32 GEMM peak measured in the same run, and
+cnnkit's peak NumPy memory during forward + backward (tracemalloc) against the
 arrays any implementation must hold (input, weight, output and their gradients).
 The machine is shared, so single figures are noisy; ratios are the figure of merit.
 """
