@@ -25,7 +25,7 @@ def test_help_documents_every_exit_code(capsys):
 def test_an_error_is_one_line_naming_the_command_and_its_action(capsys):
     assert main(["weights", "path", "nosuch"]) == 1
     assert capsys.readouterr().err == ("cnnkit weights path: error: unknown weights 'nosuch'; known: dlib-face-resnet, "
-                                       "dlib-shape-predictor-5, mtcnn, vgg16-hed\n")
+                                       "dlib-shape-predictor-5, face-api, mtcnn, vgg16-hed\n")
 
 
 def test_debug_flag_after_the_command_shows_the_traceback():

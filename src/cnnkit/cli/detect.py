@@ -27,6 +27,7 @@ DEFAULT_EPOCHS = 10
 TRAIN_ARGS = ("data", "epochs", "train_images", "test_images", "image_size", "anchors", "batch_size", "lr", "seed")
 # exit status when the loss stopped being finite (as cnnkit train)
 DIVERGED = 3
+PRETRAINED = "tiny_face_detector"
 
 
 def register(subparsers):
@@ -59,10 +60,16 @@ def register(subparsers):
 
     p = commands.add_parser("predict", help="draw detections on images (PNG) and print them as JSON")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... files")
-    p.add_argument("--weights", required=True, metavar="RUN_OR_FILE",
-                   help="a run folder of cnnkit detect train (its best weights) or a detector checkpoint")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", metavar="RUN_OR_FILE",
+                        help="a run folder of cnnkit detect train (its best weights) or a detector checkpoint")
+    source.add_argument("--model", choices=[PRETRAINED], help="a pretrained detector: tiny_face_detector "
+                        "(face-api.js's tiny YOLO for faces, weights from npm)")
     p.add_argument("--score-threshold", type=fraction, default=0.5)
-    p.add_argument("--iou-threshold", type=fraction, default=0.5)
+    p.add_argument("--iou-threshold", type=fraction, default=None,
+                   help="NMS overlap (default 0.5; 0.4 for tiny_face_detector, face-api's)")
+    p.add_argument("--input-size", type=multiple_of(32), default=416,
+                   help="tiny_face_detector's input side, a multiple of 32 (default 416)")
     p.add_argument("-o", "--out", default="detections", help="folder for the PNGs (default ./detections)")
     p.set_defaults(func=run_predict)
     detect.set_defaults(func=lambda args: detect.print_help() or 2)
@@ -159,6 +166,10 @@ def run_predict(args):
     from cnnkit.detection.train import detect, load_detector
     from cnnkit.viz.boxes import save_detections
 
+    if args.iou_threshold is None:
+        args.iou_threshold = 0.4 if args.model else 0.5
+    if args.model:
+        return _predict_faces(args)
     model, anchors, names = load_detector(args.weights)
     size = model.config["image_size"]
     # read every image first, so a bad file stops the run before any output is written
@@ -180,5 +191,31 @@ def run_predict(args):
         if not detections:
             print(f"{path}: no detections with a score of at least {args.score_threshold}", file=sys.stderr)
         report.append({"image": path, "output": output, "detections": detections})
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _predict_faces(args):
+    """``--model tiny_face_detector``: face-api's tiny YOLO on each image, boxes drawn and printed as JSON."""
+    from cnnkit.data.images import load_image
+    from cnnkit.face.tiny_yolo import TinyYoloFaceDetector
+    from cnnkit.viz.boxes import save_detections
+
+    # read every image first, so a bad file stops the run before any download or output
+    originals = [load_image(path, dtype=np.uint8) for path in args.images]
+    detector = TinyYoloFaceDetector(input_size=args.input_size)
+    os.makedirs(args.out, exist_ok=True)
+    report = []
+    for path, image in zip(args.images, originals):
+        faces = detector.detect(image, args.score_threshold, args.iou_threshold)
+        boxes, scores = [f["box"] for f in faces], [f["score"] for f in faces]
+        output = os.path.join(args.out, pathlib.Path(path).stem + ".png")
+        save_detections(output, image, boxes, scores, [0] * len(faces), ["face"],
+                        scale=max(1, -(-256 // max(image.shape[:2]))))
+        if not faces:
+            print(f"{path}: no faces with a score of at least {args.score_threshold}", file=sys.stderr)
+        report.append({"image": path, "output": output, "detections": [
+            {"class": "face", "class_id": 0, "score": round(f["score"], 4), "box": [round(v, 2) for v in f["box"]]}
+            for f in faces]})
     print(json.dumps(report, indent=2))
     return 0

@@ -16,7 +16,7 @@ def yolo_loss(raw, targets, anchors, lambda_coord=5.0, lambda_noobj=0.5, ignore_
         lambda_coord * sum_obj [(sigmoid(txy) - offsets)^2 + (twh - log_sizes)^2]
       + sum_obj   BCE(to, 1)
       + lambda_noobj * sum_noobj BCE(to, 0)
-      + sum_obj   cross_entropy(class logits, class)
+      + sum_obj   cross_entropy(class logits, class)      (none for a head without class logits, C = 0)
 
     where "obj" are the anchors in ``targets["mask"]`` and "noobj" the others,
     except those whose predicted box already overlaps a ground-truth box by
@@ -46,9 +46,9 @@ def yolo_loss(raw, targets, anchors, lambda_coord=5.0, lambda_noobj=0.5, ignore_
     anchors = check_anchors(anchors)
     mask = np.asarray(targets["mask"])
     N, GH, GW, B = mask.shape
-    if B != len(anchors) or raw.ndim != 4 or raw.shape[:3] != (N, GH, GW) or raw.shape[3] % B or raw.shape[3] < 6 * B:
+    if B != len(anchors) or raw.ndim != 4 or raw.shape[:3] != (N, GH, GW) or raw.shape[3] % B or raw.shape[3] < 5 * B:
         raise ValueError(f"raw output {raw.shape} does not fit targets for (N, GH, GW, B) = {mask.shape} "
-                         f"and {len(anchors)} anchors: it needs shape (N, GH, GW, B * (5 + C)) with C >= 1")
+                         f"and {len(anchors)} anchors: it needs shape (N, GH, GW, B * (5 + C)) with C >= 0")
     pred = raw.reshape(N, GH, GW, B, raw.shape[3] // B)
     obj = mask.astype(raw.dtype)
 
@@ -58,8 +58,9 @@ def yolo_loss(raw, targets, anchors, lambda_coord=5.0, lambda_noobj=0.5, ignore_
     coord = (F.mse_loss(F.sigmoid(pred[..., 0:2]), targets["offsets"], reduction="none")
              + F.mse_loss(pred[..., 2:4], targets["log_sizes"], reduction="none")).sum(axis=-1)
     objectness = F.binary_cross_entropy_with_logits(pred[..., 4], obj, reduction="none")
-    classes = F.cross_entropy(pred[..., 5:], targets["classes"], reduction="none")
-    per_anchor = (coord * (lambda_coord * obj) + objectness * (obj + lambda_noobj * noobj) + classes * obj)
+    per_anchor = coord * (lambda_coord * obj) + objectness * (obj + lambda_noobj * noobj)
+    if pred.shape[-1] > 5:  # a head without class logits (C = 0) has no class term
+        per_anchor = per_anchor + F.cross_entropy(pred[..., 5:], targets["classes"], reduction="none") * obj
     return per_anchor.sum() / N
 
 

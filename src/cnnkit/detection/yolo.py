@@ -120,7 +120,8 @@ def decode(raw, anchors, num_classes, image_size):
     anchors : array_like, shape (B, 2)
         Anchor ``(width, height)`` in grid cells.
     num_classes : int
-        C.
+        C; 0 for a single-class head without class logits (face-api's tiny face
+        detector: 5 channels per anchor), whose class probability is 1.
     image_size : int or (height, width)
         Size of the input images in pixels.
 
@@ -129,7 +130,7 @@ def decode(raw, anchors, num_classes, image_size):
     boxes : ndarray, shape (N, GH, GW, B, 4)
         Corner boxes ``(x1, y1, x2, y2)`` in pixels (not clipped to the image).
     objectness : ndarray, shape (N, GH, GW, B)
-    class_probs : ndarray, shape (N, GH, GW, B, C)
+    class_probs : ndarray, shape (N, GH, GW, B, max(C, 1))
     """
     raw = as_float_array(raw, "raw")
     anchors = check_anchors(anchors)
@@ -137,7 +138,8 @@ def decode(raw, anchors, num_classes, image_size):
     height, width = pair(image_size, "image_size", integer=False)
     pred = raw.reshape(N, GH, GW, len(anchors), 5 + num_classes)
     cell = np.asarray([width / GW, height / GH, width / GW, height / GH], dtype=raw.dtype)
-    return grid_boxes(pred, anchors) * cell, _sigmoid(pred[..., 4]), _softmax(pred[..., 5:])
+    class_probs = _softmax(pred[..., 5:]) if num_classes else np.ones(pred.shape[:4] + (1,), dtype=raw.dtype)
+    return grid_boxes(pred, anchors) * cell, _sigmoid(pred[..., 4]), class_probs
 
 
 def postprocess(raw, anchors, num_classes, image_size, score_threshold=0.5, iou_threshold=0.5, max_boxes=100):

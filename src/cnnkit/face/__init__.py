@@ -1,15 +1,19 @@
-"""Faces: dlib's face recognition ResNet and alignment, verification, a face database, triplet loss and mining."""
+"""Faces: detection (MTCNN, face-api's tiny YOLO), dlib's face recognition ResNet and alignment, verification,
+a face database, triplet loss and mining."""
 from cnnkit.face.align import align_face, extract_chip, face_chip_details
 from cnnkit.face.database import FaceDatabase
 from cnnkit.face.dlib_resnet import DlibFaceResNet
 from cnnkit.face.embed import detect_face, embed, embed_chip, face_distance, verify
-from cnnkit.face.mtcnn import MTCNN, detect_faces
+from cnnkit.face.mtcnn import MTCNN
+from cnnkit.face.tiny_yolo import TinyYoloFaceDetector, detect_faces_tiny_yolo
+from cnnkit.face.detect import DETECTORS, detect_faces
 from cnnkit.face.verification import PairVerifier
 from cnnkit.face.siamese import EmbeddingNet, load_embedding_net, train_att
 from cnnkit.face.triplet import (batch_all_triplet_loss, batch_hard_triplet_loss, pairwise_squared_distances,
                                  semi_hard_triplet_loss, triplet_loss)
 
-__all__ = ["MTCNN", "detect_faces", "detect_face", "DlibFaceResNet", "align_face", "face_chip_details",
+__all__ = ["MTCNN", "TinyYoloFaceDetector", "detect_faces", "detect_faces_tiny_yolo", "DETECTORS", "detect_face",
+           "DlibFaceResNet", "align_face", "face_chip_details",
            "extract_chip", "embed", "embed_chip", "face_distance", "verify", "FaceDatabase", "triplet_loss",
            "pairwise_squared_distances", "batch_all_triplet_loss", "batch_hard_triplet_loss", "semi_hard_triplet_loss",
            "EmbeddingNet", "train_att", "load_embedding_net", "PairVerifier"]

@@ -15,12 +15,14 @@ from cnnkit.models.lenet import lenet5
 from cnnkit.models.localizer import localizer
 from cnnkit.models.registry import MODELS
 from cnnkit.models.resnet import resnet18, resnet34, resnet50, resnet_small
+from cnnkit.models.tiny_face_detector import tiny_face_detector
 from cnnkit.models.tiny_yolo import tiny_yolo
 from cnnkit.models.vgg import vgg16, vgg19
 from cnnkit.models.vgg_features import VGG16Features, hed_edges, vgg16_features
 
 __all__ = ["MODELS", "get_model", "lenet5", "alexnet", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
-           "resnet_small", "googlenet", "tiny_yolo", "localizer", "vgg16_features", "VGG16Features", "hed_edges"]
+           "resnet_small", "googlenet", "tiny_yolo", "localizer", "tiny_face_detector", "vgg16_features",
+           "VGG16Features", "hed_edges"]
 
 
 def get_model(name, **kwargs):
@@ -30,7 +32,8 @@ def get_model(name, **kwargs):
     ----------
     name : str
         One of ``sorted(MODELS)``: alexnet, googlenet, lenet5, localizer,
-        resnet18, resnet34, resnet50, resnet_small, tiny_yolo, vgg16, vgg19.
+        resnet18, resnet34, resnet50, resnet_small, tiny_face_detector, tiny_yolo,
+        vgg16, vgg19.
     **kwargs
         Passed to the builder, e.g. ``num_classes=6, in_channels=3``.
 

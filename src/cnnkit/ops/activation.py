@@ -22,9 +22,14 @@ class ReLU(Function):
 class LeakyReLU(Function):
     @staticmethod
     def forward(ctx, x, slope):
-        ctx.save_for_backward(x > 0)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(x > 0)
         ctx.slope = slope
-        return xp.where(x > 0, x, x * x.dtype.type(slope))
+        out = x * x.dtype.type(slope)
+        if 0 <= slope <= 1:
+            # max(x, slope * x) is the leaky ReLU for such slopes: one pass, no mask
+            return xp.maximum(x, out, out=out)
+        return xp.where(x > 0, x, out)
 
     @staticmethod
     def backward(ctx, grad_out):

