@@ -227,3 +227,23 @@ def test_data_loader_batch_transform_sees_every_array_and_the_sampler_picks_batc
     batches = list(loader)
     assert len(loader) == 2 and [b[1].tolist() for b in batches] == [[104, 100], [105]]
     assert batches[0][0].ravel().tolist() == [40.0, 0.0]
+
+
+def test_gradient_hook_changes_the_gradients_between_backward_and_the_step():
+    def trained(hook, lr):
+        model = get_model("resnet_small", num_classes=4, widths=(4, 8), rng=0)
+        train.fit(model, _digits(32), epochs=1, optimizer=optim.SGD(model.parameters(), lr=lr), batch_size=16,
+                  verbose=False, gradient_hook=hook)
+        return model.state_dict()
+
+    seen = []
+
+    def halve(parameters):
+        seen.append(len(parameters))
+        for p in parameters:
+            p.grad = p.grad * 0.5
+
+    halved, plain = trained(halve, 0.1), trained(None, 0.05)
+    assert seen == [len(list(get_model("resnet_small", num_classes=4, widths=(4, 8), rng=0).parameters()))] * 2
+    for key, value in plain.items():
+        np.testing.assert_allclose(halved[key], value, rtol=1e-6, atol=1e-7, err_msg=key)
