@@ -54,6 +54,10 @@ def register(subparsers):
                    help="continue the run in RUN_DIR from its weights/last.safetensors, with its arguments; "
                         "--epochs may raise the number of epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=int, default=1,
+                   help="data-parallel replicas on Ray, each taking a share of every batch (default 1: no Ray)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="join this Ray cluster (from `ray start --head`) instead of starting a local one")
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser("evaluate", help="accuracy, per-class report and confusion matrix on a test set")
@@ -149,8 +153,10 @@ def _run_folder(args):
 
 def run_train(args):
     """Train into a run folder, report the test accuracy; exit 3 if the loss stopped being finite."""
-    from cnnkit import data, optim, train
+    from cnnkit import data, distributed, optim, train
 
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     run = _run_folder(args)
     if args.epochs < 0:
         raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
@@ -180,10 +186,11 @@ def run_train(args):
     data_name = os.path.basename(os.path.normpath(args.data))
     print(f"training {args.model} on {data_name}: {len(train_set)} train / {len(test)} test images of shape "
           f"{tuple(images.shape[1:])}, {args.epochs} epochs, into {run.path}", file=sys.stderr)
+    options = dict(val=test, epochs=args.epochs, optimizer=optimizer, batch_size=args.batch_size, scheduler=scheduler,
+                   seed=args.seed, verbose=not args.quiet, transform=transform, run=run,
+                   resume=run.path if args.resume else None)
     try:
-        history = train.fit(model, (images, train_set.labels), val=test, epochs=args.epochs, optimizer=optimizer,
-                            batch_size=args.batch_size, scheduler=scheduler, seed=args.seed, verbose=not args.quiet,
-                            transform=transform, run=run, resume=run.path if args.resume else None)
+        history = distributed.fit(model, (images, train_set.labels), workers=args.workers, address=args.ray, **options)
     except train.TrainingInterrupted as exc:
         where = (f"epoch {exc.last_epoch} is saved in {exc.checkpoint}; continue with: cnnkit train --resume "
                  f"{run.path}" if exc.checkpoint else "no epoch had finished, nothing was saved")
