@@ -2,19 +2,7 @@
 import contextlib
 import logging
 
-RAY_EXTRA = "pip install 'cnnkit[ray]'"
-
-
-class MissingExtra(ImportError, RuntimeError):
-    """Ray or pyarrow is not installed (a RuntimeError too, so the CLI reports it in one line)."""
-
-
-def require(module):
-    """Import ``ray`` or ``pyarrow``, or raise ``MissingExtra`` saying how to install them."""
-    try:
-        return __import__(module)
-    except ImportError:
-        raise MissingExtra(f"{module} is not installed; it is needed here: {RAY_EXTRA}") from None
+from cnnkit.utils import require_extra
 
 
 def check_workers(workers):
@@ -39,7 +27,7 @@ def session(workers, address=None):
         When this process is already connected (``ray.init`` was called), that
         cluster is used and left running.
     """
-    ray = require("ray")
+    ray = require_extra("ray")
     check_workers(workers)
     started = not ray.is_initialized()
     if started and address:

@@ -1,0 +1,130 @@
+"""Searching a face index: exact nearest neighbours among its descriptors, by BLAS.
+
+An index is the folder of Parquet shards ``cnnkit face index`` writes (one row
+per face: ``path, top, right, bottom, left, score, landmarks, descriptor``).
+:class:`FaceIndex` holds the descriptors as one float32 matrix and answers a
+query with matrix products: ``|x - q|^2 = |x|^2 - 2 x.q + |q|^2``, block by
+block, keeping the k smallest per block. Exact, and memory-bound: a query reads
+the whole matrix once (512 MB for a million faces); a batch of queries reads
+it once for all of them (``bench/face_search.py`` measures both).
+"""
+import numpy as np
+
+from cnnkit.face.dlib_resnet import SAME_PERSON_DISTANCE
+
+_BLOCK = 65536   # rows per product: bounds the distance buffer at _BLOCK x queries floats
+_INFO = ("path", "top", "right", "bottom", "left", "score")
+
+
+class FaceIndex:
+    """Exact k-nearest-neighbour search over face descriptors.
+
+    Parameters
+    ----------
+    descriptors : array_like, shape (N, D)
+        Stored as float32.
+    rows : dict of str -> ndarray (N,), optional
+        What to report with each match (``path``, the box, ``score``...).
+
+    Attributes
+    ----------
+    descriptors : ndarray of float32, shape (N, D)
+    rows : dict of str -> ndarray
+    """
+
+    def __init__(self, descriptors, rows=None):
+        descriptors = np.asarray(descriptors)
+        if descriptors.ndim != 2 or not np.issubdtype(descriptors.dtype, np.number):
+            raise ValueError(f"descriptors must be a numeric (N, D) array, got shape {descriptors.shape}")
+        self.descriptors = np.ascontiguousarray(descriptors, dtype=np.float32)
+        self.norms = np.einsum("ij,ij->i", self.descriptors, self.descriptors)
+        self.rows = {k: np.asarray(v) for k, v in (rows or {}).items()}
+        for name, values in self.rows.items():
+            if len(values) != len(self.descriptors):
+                raise ValueError(f"rows[{name!r}] has {len(values)} values for {len(self.descriptors)} descriptors")
+
+    @classmethod
+    def load(cls, path):
+        """Read a face index folder written by ``cnnkit face index`` (every shard, in name order).
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            When ``path`` is not a shard folder, or its shards have no ``descriptor`` column.
+        """
+        from cnnkit.io.shards import ShardFolder
+
+        parts = list(ShardFolder(path).read(columns=["descriptor", *_INFO]))
+        if parts and any("descriptor" not in p for p in parts):
+            raise ValueError(f"{path} is not a face index: its shards have no 'descriptor' column")
+        if not parts:
+            return cls(np.zeros((0, 128), np.float32), {name: np.zeros(0) for name in _INFO})
+        return cls(np.concatenate([p["descriptor"] for p in parts]),
+                   {name: np.concatenate([p[name] for p in parts]) for name in _INFO if name in parts[0]})
+
+    def __len__(self):
+        return len(self.descriptors)
+
+    def search(self, queries, k=5):
+        """The ``k`` nearest stored descriptors of each query, nearest first.
+
+        Parameters
+        ----------
+        queries : array_like, shape (D,) or (Q, D)
+        k : int, default 5
+            At most ``len(self)`` are returned.
+
+        Returns
+        -------
+        distances : ndarray of float32, shape (Q, k) (or (k,) for one query)
+            Euclidean distances.
+        indices : ndarray of int64, same shape
+            Row numbers in the index.
+        """
+        queries = np.asarray(queries, dtype=np.float32)
+        single = queries.ndim == 1
+        queries = queries[None] if single else queries
+        if queries.ndim != 2 or queries.shape[1] != self.descriptors.shape[1]:
+            raise ValueError(f"queries must have shape (Q, {self.descriptors.shape[1]}), got {queries.shape}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        k = min(int(k), len(self))
+        best_d = np.full((len(queries), 0), np.inf, np.float32)
+        best_i = np.zeros((len(queries), 0), np.int64)
+        for start in range(0, len(self), _BLOCK):
+            block = self.descriptors[start:start + _BLOCK]
+            # (Q, B): |x|^2 - 2 q.x; |q|^2 is added at the end, it does not change the order
+            d = self.norms[start:start + _BLOCK] - 2 * (queries @ block.T)
+            kk = min(k, d.shape[1])
+            top = np.argpartition(d, kk - 1, axis=1)[:, :kk]
+            best_d = np.concatenate([best_d, np.take_along_axis(d, top, 1)], axis=1)
+            best_i = np.concatenate([best_i, top + start], axis=1)
+            if best_d.shape[1] > k:
+                keep = np.argpartition(best_d, k - 1, axis=1)[:, :k]
+                best_d, best_i = np.take_along_axis(best_d, keep, 1), np.take_along_axis(best_i, keep, 1)
+        order = np.argsort(best_d, axis=1, kind="stable")
+        best_d, best_i = np.take_along_axis(best_d, order, 1), np.take_along_axis(best_i, order, 1)
+        distances = np.sqrt(np.maximum(best_d + np.einsum("ij,ij->i", queries, queries)[:, None], 0))
+        return (distances[0], best_i[0]) if single else (distances, best_i)
+
+    def row(self, i):
+        """Row ``i``'s information (``path``, box, ``score``) as a dict of Python values."""
+        return {name: values[i].item() if hasattr(values[i], "item") else values[i] for name, values in self.rows.items()}
+
+    def pairs_within(self, threshold=SAME_PERSON_DISTANCE):
+        """Every pair ``i < j`` of descriptors closer than ``threshold``, block by block.
+
+        Returns
+        -------
+        ndarray of int64, shape (E, 2)
+        """
+        pairs, limit = [], float(threshold) ** 2
+        for start in range(0, len(self), _BLOCK // 16):
+            block = self.descriptors[start:start + _BLOCK // 16]
+            # (B, N) squared distances to every later descriptor
+            d = (self.norms[start:start + len(block), None] + self.norms[None, start:]
+                 - 2 * (block @ self.descriptors[start:].T))
+            i, j = np.nonzero(d < limit)
+            keep = j > i
+            pairs.append(np.stack([i[keep] + start, j[keep] + start], axis=1))
+        return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
