@@ -42,8 +42,8 @@ class StandInNetwork:
 
     def embed_chips(self, chips):
         chips = np.asarray(chips, dtype=np.float32)
-        out = np.zeros((len(chips), 128), np.float32)
-        out[:, :3] = chips.reshape(len(chips), -1, 3).mean(axis=1) / 100
+        out = np.zeros(chips.shape[:-3] + (128,), np.float32)
+        out[..., :3] = chips.reshape(chips.shape[:-3] + (-1, 3)).mean(axis=-2) / 100
         return out
 
 

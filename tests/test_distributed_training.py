@@ -114,3 +114,12 @@ def test_cnnkit_train_refuses_zero_workers(capsys):
 
     assert main(["train", "--workers", "0"]) == 1
     assert "--workers must be >= 1" in capsys.readouterr().err
+
+
+def test_importing_cnnkit_and_its_command_line_needs_neither_ray_nor_pyarrow():
+    import subprocess
+    import sys
+
+    code = ("import sys, cnnkit, cnnkit.cli, cnnkit.distributed, cnnkit.face.index, cnnkit.distributed.batch; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'pyarrow', 'pandas')))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from cnnkit.cli import batch
 from cnnkit.cli._args import at_least, fraction, multiple_of, positive
 
 SYNTHETIC = "synthetic"
@@ -46,7 +47,10 @@ def register(subparsers):
     p.add_argument("--weights", required=True, help="a detector.safetensors written by cnnkit detect train")
     p.add_argument("--score-threshold", type=fraction, default=0.5)
     p.add_argument("--iou-threshold", type=fraction, default=0.5)
-    p.add_argument("-o", "--out", default="detections", help="folder for the PNGs (default ./detections)")
+    p.add_argument("-o", "--out", default="detections",
+                   help="folder for the PNGs (default ./detections), or a TABLE.parquet to write one row per box of "
+                        "every image under the IMAGE folders instead (images already in it are skipped)")
+    batch.add_arguments(p, None)
     p.set_defaults(func=run_predict)
     detect.set_defaults(func=lambda args: detect.print_help() or 2)
 
@@ -127,6 +131,10 @@ def run_predict(args):
     from cnnkit.detection.train import detect, load_detector
     from cnnkit.viz.boxes import save_detections
 
+    if args.out.endswith(".parquet"):
+        from cnnkit.distributed.pipelines import DetectPipeline
+        return batch.run(args, DetectPipeline(args.weights, args.score_threshold, args.iou_threshold), args.images,
+                         "detect predict")
     model, anchors, names = load_detector(args.weights)
     size = model.config["image_size"]
     # read every image first, so a bad file stops the run before any output is written

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from cnnkit.cli import batch
 from cnnkit.cli._args import at_least, positive
 
 AUGMENT_DEGREES = 10
@@ -67,10 +68,12 @@ def register(subparsers):
     p.add_argument("--out", default=None, help="where to write confusion.png (default: next to the weights)")
     p.set_defaults(func=run_evaluate)
 
-    p = subparsers.add_parser("predict", help="the top-k classes of image files")
+    p = subparsers.add_parser("predict", help="the top-k classes of image files (or a Parquet table of a folder's)")
     p.add_argument("--weights", required=True, help="a checkpoint written by cnnkit train")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or PGM files")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or PGM files, or folders of them")
     p.add_argument("--top-k", type=at_least(1), default=3)
+    batch.add_arguments(p, "write one row per image to this table (a folder of Parquet shards) instead of printing; "
+                           "images already in it are skipped")
     p.set_defaults(func=run_predict)
 
     p = subparsers.add_parser("summary", help="a model's layers, output shapes, parameters and multiply-adds",
@@ -234,22 +237,19 @@ def run_evaluate(args):
 
 
 def run_predict(args):
-    """Print the top-k classes and probabilities of each image."""
-    from cnnkit import data, train
+    """Print the top-k classes and probabilities of each image, or write them all to ``--out``."""
+    from cnnkit.distributed.batch import image_files
+    from cnnkit.distributed.pipelines import ClassifyPipeline
 
-    checkpoint = train.load_checkpoint(args.weights)
-    preprocessing = checkpoint.preprocessing or {}
-    if "input_shape" not in preprocessing:
-        raise ValueError(f"{args.weights} records no input_shape; it was not written by cnnkit train")
-    H, W, C = preprocessing["input_shape"]
-    images = np.stack([data.load_image(path, (H, W), mode="gray" if C == 1 else "rgb") for path in args.images])
-    normalize = data.build_preprocessing({"mean": preprocessing.get("mean"), "std": preprocessing.get("std")})
-    probabilities = train.predict(checkpoint.model, normalize(images))
-    names = checkpoint.class_names or [str(i) for i in range(probabilities.shape[1])]
+    pipeline = ClassifyPipeline(args.weights)
+    if args.out:
+        return batch.run(args, pipeline, args.images, "predict")
+    paths = image_files(args.images)
+    probabilities = pipeline.probabilities(np.stack([pipeline.read(path) for path in paths]))
     k = max(1, min(args.top_k, probabilities.shape[1]))
-    for path, p in zip(args.images, probabilities):
+    for path, p in zip(paths, probabilities):
         top = np.argsort(-p)[:k]
-        print(f"{path}: " + ", ".join(f"{names[i]} ({p[i]:.3f})" for i in top))
+        print(f"{path}: " + ", ".join(f"{pipeline.names[i]} ({p[i]:.3f})" for i in top))
     return 0
 
 

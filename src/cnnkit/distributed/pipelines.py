@@ -21,14 +21,36 @@ def _read_rgb(path):
     return np.round(read_image(path) * 255).astype(np.uint8)
 
 
+def _read_all(paths, read):
+    """``(images, paths read, {path: message})``: ``read(path)`` of each path, unreadable files set aside."""
+    images, kept, errors = [], [], {}
+    for path in paths:
+        try:
+            images.append(read(path))
+            kept.append(path)
+        except ValueError as exc:
+            errors[path] = str(exc)
+    return images, kept, errors
+
+
 class _FromCheckpoint:
-    """A pipeline whose model is a checkpoint file, carried as its bytes."""
+    """A pipeline whose model is a checkpoint file: loaded here, carried to workers as the file's bytes."""
 
     def __init__(self, weights):
         from cnnkit.train.checkpoint import resolve
 
         with open(resolve(weights), "rb") as f:
             self.checkpoint = f.read()
+        self.loaded = None
+
+    def __getstate__(self):
+        # workers rebuild the model from the bytes in setup(); the loaded one stays in this process
+        return {**self.__dict__, "loaded": None}
+
+    def setup(self):
+        """Load the model (in a worker; in this process it is loaded already)."""
+        if self.loaded is None:
+            self.loaded = self._load(self._loader)
 
     def _load(self, loader):
         """``loader(path)`` on the checkpoint written to a temporary file (workers may not see the driver's disk)."""
@@ -77,13 +99,9 @@ class FaceIndexPipeline:
         from cnnkit.face import align_face, detect_faces, embed_chip
         from cnnkit.face.embed import with_dlib_landmarks
 
-        rows, chips, errors = {name: [] for name in self.columns if name != "descriptor"}, [], {}
-        for path in paths:
-            try:
-                image = _read_rgb(path)
-            except ValueError as exc:
-                errors[path] = str(exc)
-                continue
+        rows, chips = {name: [] for name in self.columns if name != "descriptor"}, []
+        images, kept, errors = _read_all(paths, _read_rgb)
+        for path, image in zip(kept, images):
             for face in detect_faces(image, min_size=self.min_size, detector=self.detector):
                 face = with_dlib_landmarks(face, image, self.predictor)
                 left, top, right, bottom = face["box"]
@@ -124,13 +142,14 @@ class ClassifyPipeline(_FromCheckpoint):
         self.names = checkpoint.class_names or [str(i) for i in range(classes)]
         self.columns = {"path": (str, ()), "label": (str, ()), "class_id": (np.int64, ()), "score": (FLOAT, ()),
                         "probabilities": (FLOAT, (len(self.names),))}
-        self.model = None
+        self.loaded = checkpoint.model
 
-    def setup(self):
-        """Load the model."""
+    @staticmethod
+    def _loader(path):
+        """The model of a checkpoint file."""
         from cnnkit.train import load
 
-        self.model = self._load(load)
+        return load(path)
 
     def probabilities(self, images):
         """Class probabilities (N, K) of images (N, H, W, C) read at the checkpoint's input shape."""
@@ -138,7 +157,7 @@ class ClassifyPipeline(_FromCheckpoint):
 
         normalize = data.build_preprocessing({"mean": self.preprocessing.get("mean"),
                                               "std": self.preprocessing.get("std")})
-        return train.predict(self.model, normalize(images)).astype(FLOAT)
+        return train.predict(self.loaded, normalize(images)).astype(FLOAT)
 
     def read(self, path):
         """One image as the model takes it: (H, W, C) floats at the checkpoint's input shape."""
@@ -148,14 +167,7 @@ class ClassifyPipeline(_FromCheckpoint):
         return read_image(path, size=(H, W), grayscale=C == 1)
 
     def __call__(self, paths):
-        images, kept, errors = [], [], {}
-        for path in paths:
-            try:
-                images.append(self.read(path))
-                kept.append(path)
-            except ValueError as exc:
-                errors[path] = str(exc)
-        H, W, C = self.preprocessing["input_shape"]
+        images, kept, errors = _read_all(paths, self.read)
         p = self.probabilities(np.stack(images)) if images else np.zeros((0, len(self.names)), FLOAT)
         best = p.argmax(-1)
         return {"path": np.asarray(kept, dtype=str), "label": np.asarray([self.names[i] for i in best], dtype=str),
@@ -183,35 +195,33 @@ class DetectPipeline(_FromCheckpoint):
         from cnnkit.detection.train import load_detector
 
         super().__init__(weights)
-        _, _, self.names = load_detector(weights)
-        self.score_threshold, self.iou_threshold, self.detector = score_threshold, iou_threshold, None
+        self.loaded = load_detector(weights)
+        self.names = self.loaded[2]
+        self.score_threshold, self.iou_threshold = score_threshold, iou_threshold
 
-    def setup(self):
-        """Load the detector."""
+    @staticmethod
+    def _loader(path):
+        """``(model, anchors, class_names)`` of a detector checkpoint file."""
         from cnnkit.detection.train import load_detector
 
-        self.detector = self._load(load_detector)
+        return load_detector(path)
 
     def __call__(self, paths):
         from cnnkit.data import read_image
         from cnnkit.detection.train import detect
         from cnnkit.viz.images import resize_image
 
-        model, anchors, names = self.detector
+        model, anchors, names = self.loaded
         size = model.config["image_size"]
-        rows, errors = {name: [] for name in self.columns}, {}
-        for path in paths:
-            try:
-                image = read_image(path)
-            except ValueError as exc:
-                errors[path] = str(exc)
-                continue
+        images, kept, errors = _read_all(paths, read_image)
+        results = detect(model, np.stack([resize_image(image, (size, size)) for image in images]), anchors,
+                         len(names), self.score_threshold, self.iou_threshold) if images else []
+        rows = {name: [] for name in self.columns}
+        for path, image, result in zip(kept, images, results):
             H, W = image.shape[:2]
-            result = detect(model, resize_image(image, (size, size))[None], anchors, len(names),
-                            self.score_threshold, self.iou_threshold)[0]
-            for box, score, c in zip(result["boxes"], result["scores"], result["classes"]):
-                for name, value in zip(self.columns, (path, names[c], c, score,
-                                                      box * np.asarray([W / size, H / size, W / size, H / size]))):
+            boxes = result["boxes"] * np.asarray([W / size, H / size, W / size, H / size])
+            for box, score, c in zip(boxes, result["scores"], result["classes"]):
+                for name, value in zip(self.columns, (path, names[c], c, score, box)):
                     rows[name].append(value)
         return {name: np.asarray(values, dtype=self.columns[name][0]).reshape(-1, *self.columns[name][1])
                 for name, values in rows.items()}, errors
