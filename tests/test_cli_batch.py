@@ -115,3 +115,13 @@ def test_face_cluster_writes_a_row_per_face_grouped_by_colour(index, tmp_path, c
 def test_face_index_without_out_says_so(stand_ins, tmp_path, capsys):
     assert main(["face", "index", str(tmp_path)]) == 1
     assert "--out INDEX.parquet is required" in capsys.readouterr().err
+
+
+def test_face_search_names_a_table_that_is_not_a_face_index(tmp_path, folder, capsys):
+    weights = str(tmp_path / "lenet.safetensors")
+    train.save(get_model("lenet5", num_classes=3, rng=0), weights,
+               preprocessing={"input_shape": [32, 32, 1], "mean": [0.5], "std": [0.25]})
+    out = str(tmp_path / "predictions.parquet")
+    assert main(["predict", "--weights", weights, str(folder), "--out", out, "--quiet"]) == 0
+    assert main(["face", "search", out, str(next(folder.glob("*.png")))]) == 1
+    assert "has no column 'descriptor'" in capsys.readouterr().err

@@ -36,7 +36,7 @@ class FaceIndex:
         descriptors = np.asarray(descriptors)
         if descriptors.ndim != 2 or not np.issubdtype(descriptors.dtype, np.number):
             raise ValueError(f"descriptors must be a numeric (N, D) array, got shape {descriptors.shape}")
-        self.descriptors = np.ascontiguousarray(descriptors, dtype=np.float32)
+        self.descriptors = np.ascontiguousarray(descriptors, dtype=np.float32)   # no copy when already float32
         self.norms = np.einsum("ij,ij->i", self.descriptors, self.descriptors)
         self.rows = {k: np.asarray(v) for k, v in (rows or {}).items()}
         for name, values in self.rows.items():
@@ -50,17 +50,22 @@ class FaceIndex:
         Raises
         ------
         FileNotFoundError, ValueError
-            When ``path`` is not a shard folder, or its shards have no ``descriptor`` column.
+            When ``path`` is not a shard folder, or its shards are not a face index's (no ``descriptor``...).
         """
         from cnnkit.io.shards import ShardFolder
 
-        parts = list(ShardFolder(path).read(columns=["descriptor", *_INFO]))
-        if parts and any("descriptor" not in p for p in parts):
-            raise ValueError(f"{path} is not a face index: its shards have no 'descriptor' column")
-        if not parts:
+        folder = ShardFolder(path)
+        descriptors, rows, filled = None, {name: [] for name in _INFO}, 0
+        for part in folder.read(columns=["descriptor", *_INFO]):
+            if descriptors is None:   # one matrix for every shard, allocated once (no concatenated copy)
+                descriptors = np.empty((folder.num_rows(), part["descriptor"].shape[1]), np.float32)
+            descriptors[filled:filled + len(part["descriptor"])] = part["descriptor"]
+            filled += len(part["descriptor"])
+            for name in _INFO:
+                rows[name].append(part[name])
+        if descriptors is None:
             return cls(np.zeros((0, 128), np.float32), {name: np.zeros(0) for name in _INFO})
-        return cls(np.concatenate([p["descriptor"] for p in parts]),
-                   {name: np.concatenate([p[name] for p in parts]) for name in _INFO if name in parts[0]})
+        return cls(descriptors, {name: np.concatenate(values) for name, values in rows.items()})
 
     def __len__(self):
         return len(self.descriptors)

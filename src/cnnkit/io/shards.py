@@ -119,6 +119,11 @@ class ShardFolder:
         atomic_write(path, lambda f: pq.write_table(table, f))
         return path
 
+    def num_rows(self):
+        """The number of rows over every shard (read from the files' footers, not their data)."""
+        _, pq = _pyarrow()
+        return sum(pq.read_metadata(path).num_rows for path in self.files())
+
     def read(self, columns=None):
         """Yield each shard as a dict of columns (name -> ndarray, vectors as (N, ...) arrays).
 
@@ -129,6 +134,10 @@ class ShardFolder:
         """
         _, pq = _pyarrow()
         for path in self.files():
+            names = pq.read_schema(path).names
+            missing = [name for name in columns or () if name not in names]
+            if missing:
+                raise ValueError(f"{path} has no column {', '.join(map(repr, missing))}; its columns are {names}")
             table = pq.read_table(path, columns=columns)
             out = {}
             for field, column in zip(table.schema, table.columns):
