@@ -7,17 +7,12 @@ import pytest
 import cnnkit.functional as F
 from cnnkit import Tensor, distributed, optim, train
 from cnnkit.models import get_model
+from test_train_engine import _digits
 
 
-def quadrants(n=48, seed=0):
+def quadrants(n=48):
     """32x32 images whose label is the quadrant of a bright square, and each sample's id."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 4, n)
-    images = rng.random((n, 32, 32, 1)).astype(np.float32) * 0.3
-    for i, label in enumerate(labels):
-        r, c = divmod(int(label), 2)
-        images[i, r * 16 + 2:r * 16 + 12, c * 16 + 2:c * 16 + 12] += 1.0
-    return images, labels, np.arange(n)
+    return (*_digits(n, size=32), np.arange(n))
 
 
 class Loss:

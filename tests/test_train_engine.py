@@ -11,14 +11,15 @@ from cnnkit.models import get_model
 from cnnkit.train import rng as rng_state
 
 
-def _digits(n=96, seed=0):
-    """Random 16x16 'images' whose label is the quadrant holding the brightest blob: learnable, small."""
+def _digits(n=96, seed=0, size=16):
+    """Random size x size 'images' whose label is the quadrant holding the brightest blob: learnable, small."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 4, n)
-    images = rng.random((n, 16, 16, 1)).astype(np.float32) * 0.3
+    images = rng.random((n, size, size, 1)).astype(np.float32) * 0.3
+    h = size // 2
     for i, label in enumerate(labels):
         r, c = divmod(int(label), 2)
-        images[i, r * 8 + 2:r * 8 + 6, c * 8 + 2:c * 8 + 6] += 1.0
+        images[i, r * h + h // 4:r * h + 3 * h // 4, c * h + h // 4:c * h + 3 * h // 4] += 1.0
     return images, labels
 
 

@@ -9,10 +9,10 @@ never drift apart. Rank 0 runs on the driver's node and writes the run folder.
 """
 import os
 
-from cnnkit.data.loader import DataLoader
 from cnnkit.distributed.cluster import check_workers, session
 from cnnkit.distributed.replica import Replica, check_batches
 from cnnkit.train.checkpoint import resolve
+from cnnkit.train.fit import default_optimizer, training_loader
 from cnnkit.train.interrupt import TrainingInterrupted
 from cnnkit.train.run import RunFolder
 
@@ -83,16 +83,10 @@ def fit(model, data, *, workers=2, address=None, max_failures=0, epochs=10, batc
     if workers == 1 and address is None:
         return train.fit(model, data, batch_size=batch_size, seed=seed, transform=transform, run=run, resume=resume,
                          **common)
-    if isinstance(data, DataLoader):
-        if transform is not None:
-            raise ValueError("pass transform to the DataLoader, not to fit, when data is a DataLoader")
-        loader = data
-    else:
-        loader = DataLoader(data, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
+    loader = training_loader(data, batch_size, seed, transform)
     check_batches(loader, workers)
     if optimizer is None:
-        from cnnkit.optim import Adam
-        common["optimizer"] = optimizer = Adam([p for p in model.parameters() if p.requires_grad])
+        common["optimizer"] = optimizer = default_optimizer(model)
     if run is not None and not isinstance(run, RunFolder):
         run = RunFolder(run)
     job = dict(model=model, run=run, **common)

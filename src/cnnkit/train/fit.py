@@ -100,17 +100,10 @@ def fit(model, data, *, epochs=10, loss="cross_entropy", metrics=None, optimizer
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
     loss_fn = resolve_loss(loss)
     metric_fns = resolve_metrics(metrics, loss_fn)
-    if isinstance(data, DataLoader):
-        if transform is not None:
-            raise ValueError("pass transform to the DataLoader, not to fit, when data is a DataLoader")
-        loader = data
-    else:
-        loader = DataLoader(data, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
+    loader = training_loader(data, batch_size, seed, transform)
     val_loader = None if val is None else val if isinstance(val, DataLoader) else DataLoader(
         val, batch_size=max(batch_size, 256))
-    if optimizer is None:
-        from cnnkit.optim import Adam
-        optimizer = Adam([p for p in model.parameters() if p.requires_grad])
+    optimizer = optimizer if optimizer is not None else default_optimizer(model)
     if run is not None and not isinstance(run, RunFolder):
         run = RunFolder(run)
     callbacks = list(callbacks)
@@ -166,6 +159,22 @@ def fit(model, data, *, epochs=10, loss="cross_entropy", metrics=None, optimizer
     _finish(run, history, callbacks, model)
     model.eval()
     return history
+
+
+def training_loader(data, batch_size=64, seed=0, transform=None):
+    """The loader ``fit`` trains from: ``data`` when it is a DataLoader, else a shuffling one over it."""
+    if isinstance(data, DataLoader):
+        if transform is not None:
+            raise ValueError("pass transform to the DataLoader, not to fit, when data is a DataLoader")
+        return data
+    return DataLoader(data, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
+
+
+def default_optimizer(model):
+    """``fit``'s optimizer when none is given: Adam (lr 1e-3) over the trainable (not frozen) parameters."""
+    from cnnkit.optim import Adam
+
+    return Adam([p for p in model.parameters() if p.requires_grad])
 
 
 def _train_epoch(model, loader, loss_fn, metric_fns, optimizer, scheduler, scheduler_interval, bar, stop, started,
