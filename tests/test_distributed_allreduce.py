@@ -30,10 +30,16 @@ def ring_of_threads(world, work):
 @pytest.mark.parametrize("world", [1, 2, 3, 5])
 def test_ring_allreduce_gives_every_rank_the_same_sum(world):
     vectors = [np.random.default_rng(rank).standard_normal(103).astype(np.float32) for rank in range(world)]
-    results = ring_of_threads(world, lambda ring: ring.allreduce(vectors[ring.rank]))
+    results = ring_of_threads(world, lambda ring: ring.allreduce(vectors[ring.rank].copy()))
     np.testing.assert_allclose(results[0], np.sum(vectors, axis=0), rtol=1e-5, atol=1e-6)
     for result in results[1:]:
         np.testing.assert_array_equal(result, results[0])
+
+
+def test_ring_allreduce_works_in_place():
+    vectors = [np.full(10, rank + 1.0) for rank in range(3)]
+    results = ring_of_threads(3, lambda ring: ring.allreduce(vectors[ring.rank]))
+    assert all(result is vector and (vector == 6).all() for result, vector in zip(results, vectors))
 
 
 def test_ring_allreduce_handles_vectors_shorter_than_the_ring():

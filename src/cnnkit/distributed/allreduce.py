@@ -54,38 +54,48 @@ class Ring:
         self.rank, self.world, self.send, self.inbox, self.calls = rank, world, send, inbox, 0
 
     def allreduce(self, vector):
-        """The element-wise sum of every rank's ``vector`` (1-D, same length and dtype on every rank).
+        """Replace ``vector`` by the element-wise sum of every rank's ``vector``, in place, and return it.
 
-        Every rank must call it, in the same order; returns a new array.
+        ``vector`` is 1-D and contiguous, of the same length and dtype on every
+        rank. Every rank must call it, in the same order. Working in place
+        matters: fresh arrays of a large model's size cost page faults at every step.
         """
-        vector = np.ascontiguousarray(vector)
+        if vector.ndim != 1 or not vector.flags.c_contiguous:
+            raise ValueError(f"allreduce needs a contiguous 1-D vector, got shape {vector.shape}")
         self.calls += 1
         N, r = self.world, self.rank
-        if N == 1:
-            return vector.copy()
-        chunks = [c.copy() for c in np.array_split(vector, N)]
+        chunks = np.array_split(vector, N)   # views: sends copy them out, receives land in them
         for step in range(N - 1):   # reduce-scatter
             self.send((self.calls, 0, step), chunks[(r - step) % N])
             index = (r - step - 1) % N
-            chunks[index] = self.inbox.take((self.calls, 0, step)) + chunks[index]
+            np.add(self.inbox.take((self.calls, 0, step)), chunks[index], out=chunks[index])
         for step in range(N - 1):   # all-gather
             self.send((self.calls, 1, step), chunks[(r + 1 - step) % N])
-            index = (r - step) % N
-            chunks[index] = np.array(self.inbox.take((self.calls, 1, step)))
-        return np.concatenate(chunks)
+            chunks[(r - step) % N][...] = self.inbox.take((self.calls, 1, step))
+        return vector
 
 
-def flatten(arrays, dtype):
-    """One 1-D ``dtype`` vector holding every array of ``arrays``, in order."""
-    if not arrays:
-        return np.zeros(0, dtype)
-    return np.concatenate([np.asarray(a, dtype=dtype).ravel() for a in arrays])
+class FlatBuffer:
+    """One reusable vector holding many arrays back to back (gradients, statistics) for one all-reduce."""
 
+    def __init__(self):
+        self.vector = None
 
-def unflatten(vector, like):
-    """Split ``vector`` back into arrays of the shapes and dtypes of ``like``."""
-    out, start = [], 0
-    for a in like:
-        out.append(vector[start:start + a.size].reshape(a.shape).astype(a.dtype, copy=False))
-        start += a.size
-    return out
+    def fill(self, arrays, scales, dtype):
+        """Copy ``arrays[i] * scales[i]`` into the vector (made on first use, reused after); return it."""
+        size = sum(a.size for a in arrays)
+        if self.vector is None or self.vector.size != size or self.vector.dtype != dtype:
+            self.vector = np.empty(size, dtype)
+        start = 0
+        for a, scale in zip(arrays, scales):
+            np.multiply(a.reshape(-1), dtype.type(scale), out=self.vector[start:start + a.size])
+            start += a.size
+        return self.vector
+
+    def split(self, like):
+        """Views of the vector with the shapes of ``like``, in order."""
+        out, start = [], 0
+        for a in like:
+            out.append(self.vector[start:start + a.size].reshape(a.shape))
+            start += a.size
+        return out

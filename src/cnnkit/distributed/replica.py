@@ -10,7 +10,7 @@ import tempfile
 import numpy as np
 
 from cnnkit.data.loader import DataLoader
-from cnnkit.distributed.allreduce import Inbox, Ring, flatten, unflatten
+from cnnkit.distributed.allreduce import FlatBuffer, Inbox, Ring
 from cnnkit.nn.layers import BatchNorm2d
 from cnnkit.train.callbacks import Callback
 from cnnkit.train.losses import batch_size_of
@@ -90,21 +90,20 @@ class GradientAllReduce:
     """
 
     def __init__(self, ring, model, loader):
-        self.ring, self.loader, self.norms = ring, loader, batch_norms(model)
+        self.ring, self.loader, self.norms, self.buffer = ring, loader, batch_norms(model), FlatBuffer()
 
     def __call__(self, parameters):
         n, total = self.loader.share
         grads = [p.grad if p.grad is not None else np.zeros_like(p.data) for p in parameters]
         stats = [b for m in self.norms for b in (m.running_mean, m.running_var)]
-        dtype = np.result_type(*(g.dtype for g in grads)) if grads else np.float32
-        vector = np.concatenate([flatten(grads, dtype) * dtype.type(n / total),
-                                 flatten(stats, dtype) / dtype.type(self.ring.world)])
-        summed = self.ring.allreduce(vector)
-        count = sum(g.size for g in grads)
-        for p, g in zip(parameters, unflatten(summed[:count], grads)):
+        dtype = np.result_type(*(g.dtype for g in grads)) if grads else np.dtype(np.float32)
+        self.ring.allreduce(self.buffer.fill(grads + stats, [n / total] * len(grads) + [1 / self.ring.world] * len(stats),
+                                             dtype))
+        summed = self.buffer.split(grads + stats)
+        for p, g in zip(parameters, summed):
             if p.grad is not None:
-                p.grad = g
-        for buffer, value in zip(stats, unflatten(summed[count:], stats)):
+                p.grad = g if g.dtype == p.grad.dtype else g.astype(p.grad.dtype)
+        for buffer, value in zip(stats, summed[len(grads):]):
             buffer[...] = value
 
 
@@ -122,8 +121,8 @@ class SyncLogs(Callback):
 
     def on_epoch_end(self, model, epoch, logs):
         keys = sorted(k for k in logs if not k.startswith("val_") and k not in ("lr", "seconds"))
-        vector = np.array([logs[k] * self.loader.samples for k in keys] + [self.loader.samples], dtype=np.float64)
-        summed = self.ring.allreduce(vector)
+        summed = self.ring.allreduce(np.array([logs[k] * self.loader.samples for k in keys] + [self.loader.samples],
+                                              dtype=np.float64))
         logs.update({k: float(v / summed[-1]) for k, v in zip(keys, summed[:-1])})
         return False
 
