@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from cnnkit.distributed import batch
 from cnnkit.distributed.pipelines import FaceIndexPipeline
-from cnnkit.face.att import default_att_root
+from cnnkit.data import ATT_FACES_DIR
 from cnnkit.face.cluster import cluster_faces
 from cnnkit.face.index import FaceIndex
 from cnnkit.io.shards import ShardFolder
@@ -41,9 +41,9 @@ def sorted_rows(out):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=400, help="photos to index (default 400: all)")
-    parser.add_argument("--root", default=None, help="the AT&T faces folder (s1 ... s40)")
+    parser.add_argument("--root", default=None, help="the AT&T faces folder (s1 ... s40; default: the bundled one)")
     args = parser.parse_args()
-    root = args.root or str(default_att_root())
+    root = args.root or str(ATT_FACES_DIR)
     people = [f"s{i}" for i in range(1, 41)]
     photos = [os.path.join(root, p, f"{i}.pgm") for i in range(1, 11) for p in people]   # spread over people
     work = tempfile.mkdtemp()

@@ -107,8 +107,8 @@ def test_cnnkit_train_hands_workers_and_the_cluster_address_to_data_parallel_fit
 def test_cnnkit_train_refuses_zero_workers(capsys):
     from cnnkit.cli import main
 
-    assert main(["train", "--workers", "0"]) == 1
-    assert "--workers must be >= 1" in capsys.readouterr().err
+    assert main(["train", "--workers", "0"]) == 2
+    assert "--workers: must be at least 1" in capsys.readouterr().err
 
 
 def test_importing_cnnkit_and_its_command_line_needs_neither_ray_nor_pyarrow():

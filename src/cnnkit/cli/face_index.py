@@ -11,6 +11,7 @@ import io
 import sys
 
 from cnnkit.cli import batch
+from cnnkit.cli._args import at_least, positive
 
 
 def register(sub):
@@ -18,19 +19,19 @@ def register(sub):
     p = sub.add_parser("index", help="embed every face of every image under a folder into a Parquet index")
     p.add_argument("folder", nargs="+", metavar="FOLDER", help="folders (searched recursively) or image files")
     batch.add_arguments(p, "the index to write (a folder of Parquet shards); images already in it are skipped")
-    p.add_argument("--min-size", type=float, default=20, help="smallest face side to find, pixels (default 20)")
+    p.add_argument("--min-size", type=positive, default=20, help="smallest face side to find, pixels (default 20)")
     p.set_defaults(func=run_index)
 
     s = sub.add_parser("search", help="the faces of an index nearest the largest face of a photo")
     s.add_argument("index", help="a face index written by `cnnkit face index`")
     s.add_argument("image")
-    s.add_argument("--k", type=int, default=5, help="how many matches (default 5)")
+    s.add_argument("--k", type=at_least(1), default=5, help="how many matches (default 5)")
     s.set_defaults(func=run_search)
 
     c = sub.add_parser("cluster", help="group an index's faces into people (Chinese whispers, as dlib)")
     c.add_argument("index", help="a face index written by `cnnkit face index`")
     c.add_argument("--out", required=True, metavar="CLUSTERS.csv", help="one row per face with its cluster")
-    c.add_argument("--threshold", type=float, default=0.6, help="faces closer than this are linked (default 0.6)")
+    c.add_argument("--threshold", type=positive, default=0.6, help="faces closer than this are linked (default 0.6)")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=run_cluster)
 
@@ -50,8 +51,6 @@ def run_search(args):
     from cnnkit.face import embed
     from cnnkit.face.index import FaceIndex
 
-    if args.k < 1:
-        raise ValueError(f"--k must be >= 1, got {args.k}")
     index = FaceIndex.load(args.index)
     if not len(index):
         raise ValueError(f"the face index {args.index} holds no face")
@@ -70,8 +69,6 @@ def run_cluster(args):
     from cnnkit.face.index import FaceIndex
     from cnnkit.io.state import atomic_write
 
-    if not args.threshold > 0:
-        raise ValueError(f"--threshold must be > 0, got {args.threshold}")
     index = FaceIndex.load(args.index)
     labels = cluster_faces(index, threshold=args.threshold, seed=args.seed)
     lines = [["path", "top", "right", "bottom", "left", "cluster"]]

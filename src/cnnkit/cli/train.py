@@ -55,7 +55,7 @@ def register(subparsers):
                    help="continue the run in RUN_DIR from its weights/last.safetensors, with its arguments; "
                         "--epochs may raise the number of epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=at_least(1), default=1,
                    help="data-parallel replicas on Ray, each taking a share of every batch (default 1: no Ray)")
     p.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="join this Ray cluster (from `ray start --head`) instead of starting a local one")
@@ -158,8 +158,6 @@ def run_train(args):
     """Train into a run folder, report the test accuracy; exit 3 if the loss stopped being finite."""
     from cnnkit import data, distributed, optim, train
 
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     run = _run_folder(args)
     if args.epochs < 0:
         raise ValueError(f"--epochs must be >= 0, got {args.epochs}")

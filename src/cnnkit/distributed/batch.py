@@ -17,11 +17,10 @@ import warnings
 
 import numpy as np
 
+from cnnkit.data.images import IMAGE_EXTENSIONS
 from cnnkit.distributed.cluster import check_workers, session
 from cnnkit.io.shards import ShardFolder
 from cnnkit.train.history import ProgressBar
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".pbm", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 # the columns every encoded batch carries besides the pipeline's: one record per input image
 _IMAGE, _ERROR = "_image", "_error"

@@ -16,9 +16,9 @@ FLOAT = np.float32
 
 def _read_rgb(path):
     """An image file as RGB uint8 (H, W, 3); a ValueError naming the file when it cannot be read."""
-    from cnnkit.data import read_image
+    from cnnkit.data import load_image
 
-    return np.round(read_image(path) * 255).astype(np.uint8)
+    return load_image(path, dtype=np.uint8)
 
 
 def _read_all(paths, read):
@@ -161,10 +161,10 @@ class ClassifyPipeline(_FromCheckpoint):
 
     def read(self, path):
         """One image as the model takes it: (H, W, C) floats at the checkpoint's input shape."""
-        from cnnkit.data import read_image
+        from cnnkit.data import load_image
 
         H, W, C = self.preprocessing["input_shape"]
-        return read_image(path, size=(H, W), grayscale=C == 1)
+        return load_image(path, (H, W), mode="gray" if C == 1 else "rgb")
 
     def __call__(self, paths):
         images, kept, errors = _read_all(paths, self.read)
@@ -207,14 +207,13 @@ class DetectPipeline(_FromCheckpoint):
         return load_detector(path)
 
     def __call__(self, paths):
-        from cnnkit.data import read_image
+        from cnnkit.data import load_image, resize
         from cnnkit.detection.train import detect
-        from cnnkit.viz.images import resize_image
 
         model, anchors, names = self.loaded
         size = model.config["image_size"]
-        images, kept, errors = _read_all(paths, read_image)
-        results = detect(model, np.stack([resize_image(image, (size, size)) for image in images]), anchors,
+        images, kept, errors = _read_all(paths, load_image)
+        results = detect(model, np.stack([resize(image, size) for image in images]), anchors,
                          len(names), self.score_threshold, self.iou_threshold) if images else []
         rows = {name: [] for name in self.columns}
         for path, image, result in zip(kept, images, results):
