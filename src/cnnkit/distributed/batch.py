@@ -56,9 +56,9 @@ def image_files(sources):
     return sorted(found)
 
 
-def _empty(columns):
-    """Zero rows of each column, with its dtype and row shape."""
-    return {name: np.zeros((0, *shape), dtype=dtype) for name, (dtype, shape) in columns.items()}
+def _zeros(columns, n=0):
+    """``n`` zero rows of each column, with its dtype and row shape."""
+    return {name: np.zeros((n, *shape), dtype=dtype) for name, (dtype, shape) in columns.items()}
 
 
 def encode(pipeline, paths):
@@ -69,7 +69,7 @@ def encode(pipeline, paths):
     """
     rows, errors = pipeline(list(paths))
     n = len(next(iter(rows.values()))) if rows else 0
-    records = {name: np.zeros((len(paths), *shape), dtype=dtype) for name, (dtype, shape) in pipeline.columns.items()}
+    records = _zeros(pipeline.columns, len(paths))
     records["path"] = np.asarray(paths, dtype=str)
     batch = {name: np.concatenate([np.asarray(rows[name]), records[name]]) if n else records[name]
              for name in pipeline.columns}
@@ -116,7 +116,7 @@ class _Shards:
     def flush(self):
         if not self.sources:
             return
-        parts = self.parts or [_empty(self.columns)]
+        parts = self.parts or [_zeros(self.columns)]
         columns = {name: np.concatenate([p[name] for p in parts]).astype(dtype, copy=False)
                    for name, (dtype, _) in self.columns.items()}
         self.folder.write(columns, self.sources, self.errors)
