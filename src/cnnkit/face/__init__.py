@@ -1,8 +1,11 @@
-"""Faces: dlib's face recognition ResNet and alignment, verification, a face database, triplet loss and mining."""
+"""Faces: dlib's face recognition ResNet and alignment, verification, a face database, triplet loss and mining,
+search (``FaceIndex``) and clustering (``cluster_faces``) of a face index."""
 from cnnkit.face.align import align_face, extract_chip, face_chip_details
+from cnnkit.face.cluster import chinese_whispers, cluster_faces
 from cnnkit.face.database import FaceDatabase
 from cnnkit.face.dlib_resnet import DlibFaceResNet
 from cnnkit.face.embed import detect_face, embed, embed_chip, face_distance, verify
+from cnnkit.face.index import FaceIndex
 from cnnkit.face.mtcnn import MTCNN, detect_faces
 from cnnkit.face.verification import PairVerifier
 from cnnkit.face.siamese import EmbeddingNet, load_embedding_net, train_att
@@ -12,4 +15,5 @@ from cnnkit.face.triplet import (batch_all_triplet_loss, batch_hard_triplet_loss
 __all__ = ["MTCNN", "detect_faces", "detect_face", "DlibFaceResNet", "align_face", "face_chip_details",
            "extract_chip", "embed", "embed_chip", "face_distance", "verify", "FaceDatabase", "triplet_loss",
            "pairwise_squared_distances", "batch_all_triplet_loss", "batch_hard_triplet_loss", "semi_hard_triplet_loss",
-           "EmbeddingNet", "train_att", "load_embedding_net", "PairVerifier"]
+           "EmbeddingNet", "train_att", "load_embedding_net", "PairVerifier", "FaceIndex", "cluster_faces",
+           "chinese_whispers"]
