@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 
+from cnnkit.cli import batch
 from cnnkit.cli._args import at_least, fraction, multiple_of, positive
 from cnnkit.cli._runs import open_run
 
@@ -70,7 +71,10 @@ def register(subparsers):
                    help="NMS overlap (default 0.5; 0.4 for tiny_face_detector, face-api's)")
     p.add_argument("--input-size", type=multiple_of(32), default=416,
                    help="tiny_face_detector's input side, a multiple of 32 (default 416)")
-    p.add_argument("-o", "--out", default="detections", help="folder for the PNGs (default ./detections)")
+    p.add_argument("-o", "--out", default="detections",
+                   help="folder for the PNGs (default ./detections), or a TABLE.parquet to write one row per box of "
+                        "every image under the IMAGE folders instead (images already in it are skipped)")
+    batch.add_arguments(p, None)
     p.set_defaults(func=run_predict)
     detect.set_defaults(func=lambda args: detect.print_help() or 2)
 
@@ -168,6 +172,12 @@ def run_predict(args):
 
     if args.iou_threshold is None:
         args.iou_threshold = 0.4 if args.model else 0.5
+    if args.out.endswith(".parquet"):
+        if args.model:
+            raise ValueError("-o TABLE.parquet works with --weights; --model tiny_face_detector draws PNGs only")
+        from cnnkit.distributed.pipelines import DetectPipeline
+        return batch.run(args, DetectPipeline(args.weights, args.score_threshold, args.iou_threshold), args.images,
+                         "detect predict")
     if args.model:
         return _predict_faces(args)
     model, anchors, names = load_detector(args.weights)

@@ -7,6 +7,7 @@ model on the AT&T faces from scratch.
 import json
 import sys
 
+from cnnkit.cli import face_index
 from cnnkit.cli._args import at_least, positive
 
 
@@ -44,6 +45,7 @@ def register(subparsers):
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("-o", "--output", default="att_embedding.safetensors", help="where to save the trained weights")
     t.set_defaults(func=run_train)
+    face_index.register(sub)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 

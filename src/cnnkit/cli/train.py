@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from cnnkit.cli import batch
 from cnnkit.cli._args import at_least, positive
 from cnnkit.cli._runs import open_run
 
@@ -55,6 +56,10 @@ def register(subparsers):
                    help="continue the run in RUN_DIR from its weights/last.safetensors, with its arguments; "
                         "--epochs may raise the number of epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=at_least(1), default=1,
+                   help="data-parallel replicas on Ray, each taking a share of every batch (default 1: no Ray)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="join this Ray cluster (from `ray start --head`) instead of starting a local one")
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser("evaluate", help="accuracy, per-class report and confusion matrix on a test set")
@@ -64,10 +69,12 @@ def register(subparsers):
     p.add_argument("--out", default=None, help="where to write confusion.png (default: next to the weights)")
     p.set_defaults(func=run_evaluate)
 
-    p = subparsers.add_parser("predict", help="the top-k classes of image files")
+    p = subparsers.add_parser("predict", help="the top-k classes of image files (or a Parquet table of a folder's)")
     p.add_argument("--weights", required=True, help="a checkpoint written by cnnkit train")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or PGM files")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or PGM files, or folders of them")
     p.add_argument("--top-k", type=at_least(1), default=3)
+    batch.add_arguments(p, "write one row per image to this table (a folder of Parquet shards) instead of printing; "
+                           "images already in it are skipped")
     p.set_defaults(func=run_predict)
 
     p = subparsers.add_parser("summary", help="a model's layers, output shapes, parameters and multiply-adds",
@@ -127,7 +134,7 @@ TRAIN_ARGS = ("model", "data", "epochs", "batch_size", "lr", "augment", "input_s
 
 def run_train(args):
     """Train into a run folder, report the test accuracy; exit 3 if the loss stopped being finite."""
-    from cnnkit import data, optim, train
+    from cnnkit import data, distributed, optim, train
 
     run = open_run(args, "classify", TRAIN_ARGS, DEFAULT_EPOCHS,
                    f"{args.model}-{os.path.basename(os.path.normpath(args.data))}", "cnnkit train")
@@ -159,10 +166,11 @@ def run_train(args):
     data_name = os.path.basename(os.path.normpath(args.data))
     print(f"training {args.model} on {data_name}: {len(train_set)} train / {len(test)} test images of shape "
           f"{tuple(images.shape[1:])}, {args.epochs} epochs, into {run.path}", file=sys.stderr)
+    options = dict(val=test, epochs=args.epochs, optimizer=optimizer, batch_size=args.batch_size, scheduler=scheduler,
+                   seed=args.seed, verbose=not args.quiet, transform=transform, run=run,
+                   resume=run.path if args.resume else None)
     try:
-        history = train.fit(model, (images, train_set.labels), val=test, epochs=args.epochs, optimizer=optimizer,
-                            batch_size=args.batch_size, scheduler=scheduler, seed=args.seed, verbose=not args.quiet,
-                            transform=transform, run=run, resume=run.path if args.resume else None)
+        history = distributed.fit(model, (images, train_set.labels), workers=args.workers, address=args.ray, **options)
     except train.TrainingInterrupted as exc:
         where = (f"epoch {exc.last_epoch} is saved in {exc.checkpoint}; continue with: cnnkit train --resume "
                  f"{run.path}" if exc.checkpoint else "no epoch had finished, nothing was saved")
@@ -206,22 +214,19 @@ def run_evaluate(args):
 
 
 def run_predict(args):
-    """Print the top-k classes and probabilities of each image."""
-    from cnnkit import data, train
+    """Print the top-k classes and probabilities of each image, or write them all to ``--out``."""
+    from cnnkit.distributed.batch import image_files
+    from cnnkit.distributed.pipelines import ClassifyPipeline
 
-    checkpoint = train.load_checkpoint(args.weights)
-    preprocessing = checkpoint.preprocessing or {}
-    if "input_shape" not in preprocessing:
-        raise ValueError(f"{args.weights} records no input_shape; it was not written by cnnkit train")
-    H, W, C = preprocessing["input_shape"]
-    images = np.stack([data.load_image(path, (H, W), mode="gray" if C == 1 else "rgb") for path in args.images])
-    normalize = data.build_preprocessing({"mean": preprocessing.get("mean"), "std": preprocessing.get("std")})
-    probabilities = train.predict(checkpoint.model, normalize(images))
-    names = checkpoint.class_names or [str(i) for i in range(probabilities.shape[1])]
+    pipeline = ClassifyPipeline(args.weights)
+    if args.out:
+        return batch.run(args, pipeline, args.images, "predict")
+    paths = image_files(args.images)
+    probabilities = pipeline.probabilities(np.stack([pipeline.read(path) for path in paths]))
     k = max(1, min(args.top_k, probabilities.shape[1]))
-    for path, p in zip(args.images, probabilities):
+    for path, p in zip(paths, probabilities):
         top = np.argsort(-p)[:k]
-        print(f"{path}: " + ", ".join(f"{names[i]} ({p[i]:.3f})" for i in top))
+        print(f"{path}: " + ", ".join(f"{pipeline.names[i]} ({p[i]:.3f})" for i in top))
     return 0
 
 
