@@ -6,8 +6,6 @@ initialisation; see :mod:`cnnkit.nn.init` for the defaults.
 """
 import math
 
-import numpy as np
-
 import cnnkit.functional as F
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.backend import xp
