@@ -17,8 +17,9 @@ def detect_faces(image, detector="mtcnn", **options):
     detector : str or detector object, default "mtcnn"
         ``"mtcnn"`` (:func:`cnnkit.face.mtcnn.detect_faces`) or ``"tiny_yolo"``
         (:func:`cnnkit.face.tiny_yolo.detect_faces_tiny_yolo`, face-api.js's tiny face
-        detector), or an :class:`~cnnkit.face.mtcnn.MTCNN` or
-        :class:`~cnnkit.face.tiny_yolo.TinyYoloFaceDetector` to use as it is.
+        detector), or a :class:`~cnnkit.face.tiny_yolo.TinyYoloFaceDetector` to use as it
+        is, or any other object with MTCNN's method ``detect(image, min_size, thresholds,
+        factor)``, such as an :class:`~cnnkit.face.mtcnn.MTCNN`.
     **options
         Passed to that detector's function (``min_size`` and ``thresholds`` for MTCNN;
         ``score_threshold``, ``iou_threshold`` and ``input_size`` for tiny YOLO).
@@ -34,10 +35,10 @@ def detect_faces(image, detector="mtcnn", **options):
     ValueError
         For an unknown detector name (the message lists the known ones).
     """
-    if isinstance(detector, mtcnn.MTCNN):
-        return mtcnn.detect_faces(image, detector=detector, **options)
     if isinstance(detector, tiny_yolo.TinyYoloFaceDetector):
         return tiny_yolo.detect_faces_tiny_yolo(image, detector=detector, **options)
+    if not isinstance(detector, str) and callable(getattr(detector, "detect", None)):
+        return mtcnn.detect_faces(image, detector=detector, **options)
     if detector == "mtcnn":
         return mtcnn.detect_faces(image, **options)
     if detector == "tiny_yolo":
