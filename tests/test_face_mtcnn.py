@@ -7,8 +7,9 @@ import pytest
 
 from cnnkit.autograd.tensor import no_grad
 from cnnkit.face.align import FIVE_POINT_TEMPLATE, face_chip_details
-from cnnkit.face.mtcnn import (MTCNN, MTCNN_TEMPLATE, ONet, PNet, RNet, _nms_min, _proposals, area_resize,
-                               crop_and_resize, detect_faces, dlib_landmarks, image_pyramid_scales)
+from cnnkit.face.mtcnn import (MTCNN, MTCNN_TEMPLATE, _nms_min, _proposals, area_resize, crop_and_resize,
+                               detect_faces, dlib_landmarks, image_pyramid_scales)
+from cnnkit.models.mtcnn import ONet, PNet, RNet
 
 NAMED_FACES = Path(__file__).resolve().parent / "data" / "named_faces"
 

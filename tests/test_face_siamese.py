@@ -1,14 +1,14 @@
-"""The P x K sampler, the evaluation functions and the training loop of cnnkit.face.siamese."""
+"""The P x K sampler, the evaluation functions and the Siamese training recipe."""
 import numpy as np
 import pytest
 
 from cnnkit import Tensor, nn, no_grad
-from cnnkit.face.siamese import (EmbeddingNet, PKBatchSampler, best_threshold, downscale, embed_images,
-                                 evaluate_embeddings, l2_normalize, load_embedding_net,
-                                 one_shot_identification_accuracy, pair_distances, save_embedding_net,
-                                 train_embedding, verification_accuracy)
-from cnnkit.io import save_state
+from cnnkit.face.evaluation import (best_threshold, embed_images, evaluate_embeddings,
+                                    one_shot_identification_accuracy, pair_distances, verification_accuracy)
+from cnnkit.face.sampling import PKBatchSampler, downscale
+from cnnkit.face.siamese import train_embedding
 from cnnkit.face.triplet import batch_hard_triplet_loss
+from cnnkit.models.face_embedding import EmbeddingNet, l2_normalize
 
 
 def test_pk_sampler_batches_hold_p_people_with_k_distinct_images_each():
@@ -181,20 +181,3 @@ def test_train_embedding_rejects_an_unknown_mining():
     images, labels = _toy_faces()
     with pytest.raises(ValueError, match="mining"):
         train_embedding(EmbeddingNet(channels=(4,), input_size=(12, 12), rng=0), images, labels, mining="hardest")
-
-
-def test_saved_embedding_net_loads_back_with_its_architecture_and_metadata(tmp_path):
-    images, labels = _toy_faces()
-    model = EmbeddingNet(channels=(4, 8), embedding_dim=6, input_size=(12, 12), rng=0)
-    train_embedding(model, images, labels, epochs=1, P=4, K=3, shift=-1)
-    save_embedding_net(tmp_path / "net.safetensors", model, {"threshold": "0.5"})
-    loaded, metadata = load_embedding_net(tmp_path / "net.safetensors")
-    assert loaded.channels == (4, 8) and loaded.input_size == (12, 12) and not loaded.training
-    assert metadata["threshold"] == "0.5"
-    np.testing.assert_array_equal(embed_images(loaded, images), embed_images(model, images))
-
-
-def test_load_embedding_net_refuses_other_weights(tmp_path):
-    save_state(tmp_path / "other.safetensors", {"w": np.zeros(3, np.float32)}, {"model": "LeNet5"})
-    with pytest.raises(ValueError, match="EmbeddingNet"):
-        load_embedding_net(tmp_path / "other.safetensors")

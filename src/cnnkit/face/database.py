@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit.face.dlib_resnet import SAME_PERSON_DISTANCE
 from cnnkit.face.embed import embed, face_distance, with_dlib_landmarks
 from cnnkit.face.mtcnn import detect_faces
 from cnnkit.io.lock import file_lock
 from cnnkit.io.state import atomic_write, load_state, save_state
+from cnnkit.models.dlib_resnet import SAME_PERSON_DISTANCE
 
 __all__ = ["FaceDatabase", "FORMAT_VERSION"]
 

@@ -14,9 +14,9 @@ function also takes an explicit ``network``.
 import numpy as np
 
 from cnnkit.face.align import align_face
-from cnnkit.face.dlib_resnet import SAME_PERSON_DISTANCE, DlibFaceResNet
 from cnnkit.face.landmarks import ShapePredictor, dlib_box_from_mtcnn
 from cnnkit.face.mtcnn import detect_faces
+from cnnkit.models.dlib_resnet import SAME_PERSON_DISTANCE, DlibFaceResNet
 
 __all__ = ["default_network", "default_predictor", "embed_chip", "embed", "face_distance", "verify", "detect_face",
            "with_dlib_landmarks"]
