@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from cnnkit import models, no_grad
+from cnnkit import Tensor, models, no_grad
+from cnnkit.face.evaluation import embed_images
 from cnnkit.models import PRETRAINED, get_model
+from cnnkit.models.face_embedding import EmbeddingNet, l2_normalize
 from cnnkit.models.registry import Pretrained
 
 FACE_MODELS = {"mtcnn_pnet": ((12, 12, 3), 6_632), "mtcnn_rnet": ((24, 24, 3), 100_178),
@@ -95,3 +97,25 @@ def test_pretrained_dlib_face_resnet_carries_dlibs_input_means():
     model = get_model("dlib_face_resnet", pretrained=True)
     np.testing.assert_array_equal(model.affine29.weight.data, state["affine29.gamma"])
     np.testing.assert_allclose(model.mean, [122.782, 117.001, 104.298], rtol=1e-6)
+
+
+def test_l2_normalize_gives_unit_rows():
+    out = l2_normalize(Tensor(np.array([[3.0, 4.0], [0.0, 2.0]], dtype=np.float32)))
+    np.testing.assert_allclose(out.data, [[0.6, 0.8], [0.0, 1.0]], rtol=1e-6)
+
+
+def test_embedding_net_outputs_unit_vectors_of_embedding_dim():
+    model = EmbeddingNet(channels=(4, 8), embedding_dim=5, input_size=(16, 12), rng=0)
+    out = embed_images(model, np.random.default_rng(0).random((6, 16, 12, 1), dtype=np.float32))
+    assert out.shape == (6, 5) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+
+
+def test_embedding_net_with_average_pooling_takes_any_input_size():
+    model = EmbeddingNet(channels=(4, 8), embedding_dim=5, input_size=None, rng=0)
+    assert embed_images(model, np.zeros((2, 9, 13, 1), dtype=np.float32)).shape == (2, 5)
+
+
+def test_embedding_net_rejects_an_input_size_its_pooling_would_empty():
+    with pytest.raises(ValueError, match="too small"):
+        EmbeddingNet(channels=(4, 8, 16), input_size=(16, 7))
