@@ -129,17 +129,11 @@ def load_embedding(path):
         face embedding; FileNotFoundError when nothing is there.
     """
     from cnnkit import train
-    from cnnkit.io.state import load_state
 
-    source = train.checkpoint.resolve(path)
-    _, metadata = load_state(source)
-    if metadata.get("model") == "EmbeddingNet" and "format" not in metadata:
-        raise ValueError(f"{source} is a face-embedding file of an older cnnkit (before run folders); retrain it "
-                         f"with `cnnkit face train` and pass the run folder it writes (runs/face/<name>)")
-    checkpoint = train.load_checkpoint(source)
+    checkpoint = train.load_checkpoint(path)  # it refuses the files of older cnnkits, saying how to retrain
     extra, shape = checkpoint.extra, (checkpoint.preprocessing or {}).get("input_shape")
     if extra.get("task") != TASK or shape is None or extra.get("threshold") is None:
-        raise ValueError(f"{source} holds a {checkpoint.config['name']}, not a face embedding trained by "
+        raise ValueError(f"{checkpoint.path} holds a {checkpoint.config['name']}, not a face embedding trained by "
                          f"`cnnkit face train` (no face_embedding task, input shape and threshold in it)")
     name = f"{checkpoint.config['name']}@{_fingerprint(checkpoint.model.state_dict())}"
     return TrainedEmbedding(checkpoint.model, shape, extra["threshold"], extra.get("framing", ATT_FRAMING), name)
