@@ -60,7 +60,9 @@ def pair_distances(embeddings, labels):
         raise ValueError(f"pair_distances expects embeddings (N, D) and labels (N,), got {embeddings.shape} "
                          f"and {labels.shape}")
     i, j = np.triu_indices(len(embeddings), k=1)
-    distances = np.sqrt(((embeddings[i] - embeddings[j]) ** 2).sum(axis=-1))
+    # one row of pairs at a time: an (N - k, D) buffer, never the (N (N - 1) / 2, D) of all pairs at once
+    distances = np.concatenate([np.sqrt(((embeddings[k + 1:] - embeddings[k]) ** 2).sum(axis=-1))
+                                for k in range(len(embeddings))])
     return distances, labels[i] == labels[j]
 
 
