@@ -204,3 +204,9 @@ def test_concurrent_enrolments_into_one_database_keep_every_person(tmp_path):
     from cnnkit.face.database import FaceDatabase
     assert FaceDatabase(tmp_path / "db").names() == sorted(groups[0] + groups[1])
     assert len(list((tmp_path / "db").glob("descriptors-*.safetensors"))) == 1
+
+
+def test_summary_shows_a_face_network_at_its_own_input_size(capsys):
+    assert main(["summary", "mtcnn_onet"]) == 0
+    out = capsys.readouterr().out
+    assert "Total params: 389,040" in out and "(None, 46, 46, 32)" in out

@@ -16,14 +16,14 @@ from cnnkit.models.inception import googlenet
 from cnnkit.models.lenet import lenet5
 from cnnkit.models.localizer import localizer
 from cnnkit.models.mtcnn import mtcnn_onet, mtcnn_pnet, mtcnn_rnet
-from cnnkit.models.registry import MODELS, PRETRAINED
+from cnnkit.models.registry import INPUT_SHAPES, MODELS, PRETRAINED
 from cnnkit.models.resnet import resnet18, resnet34, resnet50, resnet_small
 from cnnkit.models.tiny_face_detector import tiny_face_detector
 from cnnkit.models.tiny_yolo import tiny_yolo
 from cnnkit.models.vgg import vgg16, vgg19
 from cnnkit.models.vgg_features import VGG16Features, hed_edges, vgg16_features
 
-__all__ = ["MODELS", "PRETRAINED", "get_model", "lenet5", "alexnet", "vgg16", "vgg19", "resnet18", "resnet34",
+__all__ = ["MODELS", "PRETRAINED", "INPUT_SHAPES", "get_model", "lenet5", "alexnet", "vgg16", "vgg19", "resnet18", "resnet34",
            "resnet50", "resnet_small", "googlenet", "tiny_yolo", "localizer", "tiny_face_detector", "vgg16_features",
            "VGG16Features", "hed_edges", "mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_face_resnet", "DlibFaceResNet",
            "face_embedding", "EmbeddingNet"]

@@ -202,7 +202,7 @@ def dlib_state_dict(state, metadata=None):
     return out
 
 
-@register(weights="dlib-face-resnet", convert=dlib_state_dict)
+@register(weights="dlib-face-resnet", convert=dlib_state_dict, input_shape=(150, 150, 3))
 def dlib_face_resnet(dtype=None, rng=None):
     """dlib's face recognition ResNet (5,614,592 parameters, 99.38% on LFW with dlib's weights).
 

@@ -89,7 +89,7 @@ class EmbeddingNet(nn.Module):
         return f"channels={self.channels}, embedding_dim={self.embedding_dim}, input_size={self.input_size}"
 
 
-@register
+@register(input_shape=(56, 46, 1))
 def face_embedding(channels=(16, 32, 64, 64), embedding_dim=64, input_size=(56, 46), in_channels=1, dtype=None,
                    rng=None):
     """The Siamese face-embedding CNN (85,168 parameters and 480 BatchNorm statistics with the defaults).

@@ -104,7 +104,7 @@ def _one_net(prefix):
     return convert
 
 
-@register(weights="mtcnn", convert=_one_net("pnet"))
+@register(weights="mtcnn", convert=_one_net("pnet"), input_shape=(12, 12, 3))
 def mtcnn_pnet(dtype=None, rng=None):
     """MTCNN's P-Net (6,632 parameters); ``pretrained=True`` loads mtcnn 1.0.0's weights.
 
@@ -116,7 +116,7 @@ def mtcnn_pnet(dtype=None, rng=None):
     return PNet(dtype, rng)
 
 
-@register(weights="mtcnn", convert=_one_net("rnet"))
+@register(weights="mtcnn", convert=_one_net("rnet"), input_shape=(24, 24, 3))
 def mtcnn_rnet(dtype=None, rng=None):
     """MTCNN's R-Net (100,178 parameters); ``pretrained=True`` loads mtcnn 1.0.0's weights.
 
@@ -128,7 +128,7 @@ def mtcnn_rnet(dtype=None, rng=None):
     return RNet(dtype, rng)
 
 
-@register(weights="mtcnn", convert=_one_net("onet"))
+@register(weights="mtcnn", convert=_one_net("onet"), input_shape=(48, 48, 3))
 def mtcnn_onet(dtype=None, rng=None):
     """MTCNN's O-Net (389,040 parameters); ``pretrained=True`` loads mtcnn 1.0.0's weights.
 

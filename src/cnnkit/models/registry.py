@@ -8,6 +8,7 @@ import numpy as np
 
 MODELS = {}
 PRETRAINED = {}
+INPUT_SHAPES = {}  # name -> the (H, W, C) of one input the model takes as built by default (for summaries)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Pretrained:
         return state if self.convert is None else self.convert(state, metadata)
 
 
-def register(builder=None, *, weights=None, convert=None):
+def register(builder=None, *, weights=None, convert=None, input_shape=None):
     """Add ``builder`` to :data:`MODELS` under its name and make it set ``model.config``.
 
     ``model.config`` is ``{"name": ..., **arguments}`` with every argument
@@ -42,10 +43,11 @@ def register(builder=None, *, weights=None, convert=None):
     (``@register(weights="mtcnn", convert=pnet_state)``): ``weights`` names an
     entry of :mod:`cnnkit.weights`, ``convert(state, metadata) -> state_dict``
     maps that entry's tensors onto the model's keys; ``get_model(name,
-    pretrained=True)`` then loads them.
+    pretrained=True)`` then loads them. ``input_shape`` (H, W, C) records the
+    input a model built with the defaults takes, where it is not a 224x224 RGB image.
     """
     if builder is None:
-        return functools.partial(register, weights=weights, convert=convert)
+        return functools.partial(register, weights=weights, convert=convert, input_shape=input_shape)
     signature = inspect.signature(builder)
 
     @functools.wraps(builder)
@@ -66,4 +68,6 @@ def register(builder=None, *, weights=None, convert=None):
     MODELS[builder.__name__] = build
     if weights is not None:
         PRETRAINED[builder.__name__] = Pretrained(weights, convert)
+    if input_shape is not None:
+        INPUT_SHAPES[builder.__name__] = tuple(input_shape)
     return build
