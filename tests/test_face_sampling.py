@@ -1,8 +1,8 @@
-"""Sampling for metric learning: P x K batches and the AT&T faces at half size."""
+"""Sampling for metric learning: P x K batches."""
 import numpy as np
 import pytest
 
-from cnnkit.face.sampling import PKBatchSampler, downscale
+from cnnkit.face.sampling import PKBatchSampler
 
 
 def test_pk_sampler_batches_hold_p_people_with_k_distinct_images_each():
@@ -21,8 +21,3 @@ def test_pk_sampler_rejects_k_larger_than_the_fewest_images_of_a_person():
     labels = np.array([0, 0, 0, 1, 1])
     with pytest.raises(ValueError, match="fewest images"):
         PKBatchSampler(labels, P=2, K=3)
-
-
-def test_downscale_averages_blocks():
-    images = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
-    np.testing.assert_array_equal(downscale(images, 2)[0, ..., 0], [[2.5, 4.5], [10.5, 12.5]])

@@ -26,9 +26,6 @@ TASK = "face_embedding"
 #: in the 92 x 112 frame).
 ATT_FRAMING = {"centre": [0.024, -0.073], "height": 1.235, "aspect": 92 / 112}
 
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as the AT&T photos' grey
-
-
 class TrainedEmbedding:
     """A face-embedding network with the framing, input size and threshold it was trained with.
 
@@ -65,7 +62,7 @@ class TrainedEmbedding:
 
         Parts of the frame outside the photo repeat its edge pixels.
         """
-        from cnnkit.data.images import resize
+        from cnnkit.data.images import resize, to_gray
 
         x1, y1, x2, y2 = (float(v) for v in box)
         w, h = x2 - x1, y2 - y1
@@ -82,7 +79,7 @@ class TrainedEmbedding:
         inside = image[max(top, 0):min(bottom, H), max(left, 0):min(right, W)]
         frame = np.pad(inside, pad, mode="edge").astype(np.float32) / np.float32(255)
         if self.input_shape[2] == 1:
-            frame = (frame @ _LUMA)[..., None]
+            frame = to_gray(frame)
         return resize(frame, self.input_shape[:2], method="area")
 
     def embed_face(self, image, face):

@@ -15,10 +15,10 @@ Three cascaded networks, as the ``mtcnn`` package runs them:
    overlap divided by the smaller box ("min").
 
 Preprocessing is mtcnn 1.0.0's: RGB pixels to ``(x - 127.5) / 128``, the pyramid
-resized with area averaging (TensorFlow's ``AREA``), crops sampled bilinearly as its
-``tf.image.crop_and_resize`` call does (0 -- mid grey -- outside the image). One deliberate difference:
-NMS here is the greedy algorithm of the original MTCNN, where 1.0.0 uses a matrix
-form that also lets suppressed boxes suppress others.
+resized with area averaging (TensorFlow's ``AREA``, :func:`cnnkit.data.images.resize`), crops
+sampled bilinearly as its ``tf.image.crop_and_resize`` call does (0 -- mid grey -- outside the
+image). One deliberate difference: NMS here is the greedy algorithm of the original MTCNN, where
+1.0.0 uses a matrix form that also lets suppressed boxes suppress others.
 
 Landmark order (``mtcnn``'s): the eye on the image's left (the person's right
 eye), the eye on the image's right, the nose tip, the mouth corner on the image's
@@ -32,6 +32,7 @@ import numpy as np
 
 from cnnkit import nn
 from cnnkit.autograd.tensor import no_grad
+from cnnkit.data.images import resize
 from cnnkit.data.images import as_uint8_image
 from cnnkit.detection.nms import nms
 from cnnkit.face.align import FIVE_POINT_TEMPLATE, similarity_transform
@@ -39,7 +40,7 @@ from cnnkit.models import get_model
 from cnnkit.nn.module import resolve_rng
 
 __all__ = ["MTCNN", "detect_faces", "default_detector", "image_pyramid_scales",
-           "area_resize", "crop_and_resize", "MTCNN_TEMPLATE", "dlib_landmarks"]
+           "crop_and_resize", "MTCNN_TEMPLATE", "dlib_landmarks"]
 
 #: Where MTCNN's 5 points fall in dlib's unit-square face template (same frame as
 #: :data:`cnnkit.face.align.FIVE_POINT_TEMPLATE`): eye centres are the means of dlib's
@@ -79,45 +80,6 @@ def image_pyramid_scales(height, width, min_size=20, factor=0.709):
         scales.append(scale)
         scale *= factor
     return scales
-
-
-def _area_weights(n_in, n_out):
-    """Input indices (n_out, K) and weights (n_out, K) of area-averaging ``n_in`` samples down to ``n_out``."""
-    step = n_in / n_out
-    start = np.arange(n_out) * step                            # output cell i covers [i*step, (i+1)*step)
-    K = int(math.ceil(step)) + 1
-    index = np.floor(start)[:, None].astype(np.int64) + np.arange(K)  # (n_out, K)
-    overlap = np.minimum(index + 1, start[:, None] + step) - np.maximum(index, start[:, None])
-    weights = np.clip(overlap, 0, None) / step
-    return np.minimum(index, n_in - 1), weights
-
-
-def area_resize(image, height, width):
-    """Resize by area averaging (TensorFlow's ``AREA``, OpenCV's ``INTER_AREA`` when shrinking).
-
-    Every output pixel is the mean of the input it covers, partial pixels weighted
-    by the covered fraction; separable, one gather-and-sum per axis.
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W, C)
-    height, width : int
-        Output size, each >= 1.
-
-    Returns
-    -------
-    ndarray of float32 (float64 for float64 input), shape (height, width, C)
-    """
-    image = np.asarray(image)
-    if image.ndim != 3 or height < 1 or width < 1:
-        raise ValueError(f"area_resize: image must be (H, W, C) and the size positive, got shape {image.shape} "
-                         f"and size ({height}, {width})")
-    dtype = np.float64 if image.dtype == np.float64 else np.float32
-    rows, row_w = _area_weights(image.shape[0], height)
-    cols, col_w = _area_weights(image.shape[1], width)
-    x = image.astype(dtype, copy=False)
-    x = np.einsum("hk,hkwc->hwc", row_w.astype(dtype), x[rows])         # (height, K, W, C) -> (height, W, C)
-    return np.einsum("wk,hwkc->hwc", col_w.astype(dtype), x[:, cols])   # (height, width, K, C) -> (height, width, C)
 
 
 def crop_and_resize(image, boxes, size):
@@ -257,7 +219,7 @@ class MTCNN(nn.Module):
         H, W = image.shape[:2]
         all_boxes, all_scores = [np.zeros((0, 4))], [np.zeros(0)]
         for scale in image_pyramid_scales(H, W, min_size, factor):
-            scaled = area_resize(image, int(math.ceil(H * scale)), int(math.ceil(W * scale)))
+            scaled = resize(image, (int(math.ceil(H * scale)), int(math.ceil(W * scale))), method="area")
             with no_grad():
                 reg, prob = self.pnet(scaled[None])
             boxes, scores = _proposals(reg.data[0], prob.data[0], scale, threshold)

@@ -1,7 +1,7 @@
-"""Sampling faces for metric learning: P x K batches for triplet mining, and the AT&T faces at half size."""
+"""Sampling faces for metric learning: P x K batches for triplet mining."""
 import numpy as np
 
-__all__ = ["PKBatchSampler", "downscale"]
+__all__ = ["PKBatchSampler"]
 
 
 class PKBatchSampler:
@@ -49,26 +49,3 @@ class PKBatchSampler:
         for _ in range(len(self)):
             people = self.rng.choice(len(self.people), self.P, replace=False)
             yield np.concatenate([self.rng.choice(self.by_person[p], self.K, replace=False) for p in people])
-
-
-def downscale(images, factor=2):
-    """Average ``factor x factor`` blocks of pixels (the AT&T 112x92 faces become 56x46).
-
-    Parameters
-    ----------
-    images : ndarray, shape (N, H, W, C)
-    factor : int, default 2
-        Trailing rows/columns that do not fill a block are dropped.
-
-    Returns
-    -------
-    ndarray of the input dtype, shape (N, H // factor, W // factor, C)
-    """
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(f"downscale expects images (N, H, W, C), got shape {images.shape}")
-    N, H, W, C = images.shape
-    OH, OW = H // factor, W // factor
-    # (N, OH*f, OW*f, C) -> (N, OH, f, OW, f, C), averaged over the block axes
-    blocks = images[:, :OH * factor, :OW * factor].reshape(N, OH, factor, OW, factor, C)
-    return blocks.mean(axis=(2, 4), dtype=images.dtype)

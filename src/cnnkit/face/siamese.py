@@ -18,10 +18,11 @@ from cnnkit import train
 from cnnkit.autograd.tensor import Tensor
 from cnnkit.data.loader import DataLoader
 from cnnkit.data.att import load_att_faces, split_people
+from cnnkit.data.images import resize
 from cnnkit.data.transforms import Compose, RandomCrop, RandomHorizontalFlip
 from cnnkit.face.embedders import ATT_FRAMING, TASK
 from cnnkit.face.evaluation import embed_images, evaluate_embeddings, pixel_embeddings
-from cnnkit.face.sampling import PKBatchSampler, downscale
+from cnnkit.face.sampling import PKBatchSampler
 from cnnkit.face.triplet import batch_all_triplet_loss, batch_hard_triplet_loss, semi_hard_triplet_loss
 from cnnkit.models import get_model
 from cnnkit.optim import Adam, CosineAnnealingLR
@@ -236,7 +237,7 @@ def train_att(root=None, epochs=40, run=None, seed=0, progress=True, n_eval=10, 
         balanced verification, one-shot) of nearest neighbours on raw pixels.
     """
     faces = load_att_faces(root)
-    images, labels = downscale(faces.images, 2), faces.labels
+    images, labels = resize(faces.images, (56, 46), method="area"), faces.labels  # 2x2 blocks averaged
     train_people, eval_people = split_people(labels, n_eval=n_eval, seed=seed)
     is_train = np.isin(labels, train_people)
     model = get_model("face_embedding", channels=channels, embedding_dim=embedding_dim, input_size=images.shape[1:3],
