@@ -81,7 +81,8 @@ def register(subparsers):
                               formatter_class=_ModelNamesFormatter)
     p.add_argument("model", help="a model name")
     p.add_argument("--input-shape", default=None,
-                   help="H,W,C of one input (default: 32,32,1 for lenet5, 28,28,1 for resnet_small, else 224,224,3)")
+                   help="H,W,C of one input (default: 32,32,1 for lenet5, 28,28,1 for resnet_small, the face "
+                        "networks' own input sizes, else 224,224,3)")
     p.add_argument("--num-classes", type=at_least(1), default=None)
     p.set_defaults(func=run_summary)
 
