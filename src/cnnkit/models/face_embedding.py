@@ -3,8 +3,6 @@
 :mod:`cnnkit.face.siamese` trains it on the AT&T faces; :mod:`cnnkit.face.evaluation`
 judges it on people it has never seen.
 """
-import numpy as np
-
 from cnnkit import nn
 from cnnkit.models.registry import register
 from cnnkit.nn.module import resolve_rng
