@@ -224,10 +224,10 @@ def run_train(args):
     except train.TrainingInterrupted as exc:
         where = (f"epoch {exc.last_epoch} is saved in {exc.checkpoint}; continue with: cnnkit face train --resume "
                  f"{run.path}" if exc.checkpoint else "no epoch had finished, nothing was saved")
-        print(f"cnnkit face: interrupted ({exc.signal_name}) in epoch {exc.epoch}; {where}", file=sys.stderr)
+        print(f"cnnkit face train: interrupted ({exc.signal_name}) in epoch {exc.epoch}; {where}", file=sys.stderr)
         return 130
     if report["stopped"] == "nan":
-        print(f"cnnkit face: error: {report['stop_reason']}; {run.last} keeps the last good epoch", file=sys.stderr)
+        print(f"cnnkit face train: error: {report['stop_reason']}; {run.last} keeps the last good epoch", file=sys.stderr)
         return 3
     print(f"on {len(report['eval_people'])} people never seen in training: verification "
           f"{report['verification_accuracy']:.1%}, one-shot identification {report['one_shot_accuracy']:.1%}")
