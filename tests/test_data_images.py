@@ -284,4 +284,5 @@ def test_float_pixels_outside_0_1_are_refused_where_uint8_is_expected():
 def test_to_gray_of_an_array_is_the_grey_load_image_reads(tmp_path):
     picture = np.random.default_rng(3).integers(0, 256, (5, 7, 3), dtype=np.uint8)
     Image.fromarray(picture).save(tmp_path / "p.png")
-    np.testing.assert_array_equal(I.to_gray(load_image(tmp_path / "p.png")), load_image(tmp_path / "p.png", mode="gray"))
+    grey = load_image(tmp_path / "p.png", mode="gray")
+    np.testing.assert_array_equal(I.to_gray(load_image(tmp_path / "p.png")), grey)

@@ -50,7 +50,8 @@ def register(subparsers):
 
     t = sub.add_parser("train", help="train the triplet (Siamese) embedding on the AT&T faces from scratch "
                                      "into a run folder")
-    t.add_argument("--root", default=None, help="an att_faces folder (s1 ... s40); default: the copy shipped with cnnkit")
+    t.add_argument("--root", default=None,
+                   help="an att_faces folder (s1 ... s40); default: the copy shipped with cnnkit")
     t.add_argument("--epochs", type=at_least(1), default=None, help=f"default {DEFAULT_EPOCHS}")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--project", default="runs", help="the folder of run folders (default runs)")
@@ -227,7 +228,8 @@ def run_train(args):
         print(f"cnnkit face train: interrupted ({exc.signal_name}) in epoch {exc.epoch}; {where}", file=sys.stderr)
         return 130
     if report["stopped"] == "nan":
-        print(f"cnnkit face train: error: {report['stop_reason']}; {run.last} keeps the last good epoch", file=sys.stderr)
+        print(f"cnnkit face train: error: {report['stop_reason']}; {run.last} keeps the last good epoch",
+              file=sys.stderr)
         return 3
     print(f"on {len(report['eval_people'])} people never seen in training: verification "
           f"{report['verification_accuracy']:.1%}, one-shot identification {report['one_shot_accuracy']:.1%}")
