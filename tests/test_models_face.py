@@ -31,9 +31,9 @@ def test_face_network_freezes_and_rebuilds_from_its_config(name):
 
 
 def test_the_pretrained_networks_name_their_weights_entry():
-    assert {name: PRETRAINED[name].weights for name in ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet",
-                                                        "dlib_face_resnet")} == {
-        "mtcnn_pnet": "mtcnn", "mtcnn_rnet": "mtcnn", "mtcnn_onet": "mtcnn", "dlib_face_resnet": "dlib-face-resnet"}
+    expected = {"mtcnn_pnet": "mtcnn", "mtcnn_rnet": "mtcnn", "mtcnn_onet": "mtcnn",
+                "dlib_face_resnet": "dlib-face-resnet", "tiny_face_detector": "face-api"}
+    assert {name: PRETRAINED[name].weights for name in expected} == expected
 
 
 def test_pretrained_loads_the_converted_registry_tensors(monkeypatch):

@@ -25,8 +25,8 @@ from cnnkit.models.vgg_features import VGG16Features, hed_edges, vgg16_features
 
 __all__ = ["MODELS", "PRETRAINED", "INPUT_SHAPES", "get_model", "lenet5", "alexnet", "vgg16", "vgg19", "resnet18",
            "resnet34", "resnet50", "resnet_small", "googlenet", "tiny_yolo", "localizer", "tiny_face_detector",
-           "vgg16_features", "VGG16Features", "hed_edges", "mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_face_resnet", "DlibFaceResNet",
-           "face_embedding", "EmbeddingNet"]
+           "vgg16_features", "VGG16Features", "hed_edges", "mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_face_resnet",
+           "DlibFaceResNet", "face_embedding", "EmbeddingNet"]
 
 
 def get_model(name, pretrained=False, **kwargs):
