@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from cnnkit.data.images import load_image
 from cnnkit.face.align import align_face
-from cnnkit.face.dlib_resnet import DlibFaceResNet
+from cnnkit.models.dlib_resnet import DlibFaceResNet
 
 NAMED_FACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "named_faces"
 

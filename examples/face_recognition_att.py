@@ -25,9 +25,9 @@ import numpy as np
 from cnnkit.data import load_att_faces, split_people
 from cnnkit.face.align import align_face
 from cnnkit.face.embed import default_network
+from cnnkit.face.evaluation import (best_threshold, one_shot_identification_accuracy, pair_distances,
+                                    verification_accuracy)
 from cnnkit.face.mtcnn import default_detector, dlib_landmarks
-from cnnkit.face.siamese import (best_threshold, one_shot_identification_accuracy, pair_distances,
-                                 verification_accuracy)
 from cnnkit.face.verification import PairVerifier
 
 

@@ -151,5 +151,5 @@ def test_unknown_dataset_lists_the_valid_names(tmp_path, capsys):
 
 def test_summary_help_lists_the_model_names(capsys):
     assert main(["summary", "--help"]) == 0
-    out = capsys.readouterr().out
-    assert "a model name: alexnet, googlenet, lenet5" in " ".join(out.split()) and "vgg19" in out
+    out = " ".join(capsys.readouterr().out.split())
+    assert "a model name: alexnet, dlib_face_resnet, face_embedding, googlenet, lenet5" in out and "vgg19" in out

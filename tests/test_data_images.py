@@ -279,3 +279,10 @@ def test_detect_faces_accepts_what_load_image_returns(tmp_path):
 def test_float_pixels_outside_0_1_are_refused_where_uint8_is_expected():
     with pytest.raises(ValueError, match=r"within \[0, 1\]"):
         I.as_uint8_image(np.full((2, 2, 3), 200.0))
+
+
+def test_to_gray_of_an_array_is_the_grey_load_image_reads(tmp_path):
+    picture = np.random.default_rng(3).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    Image.fromarray(picture).save(tmp_path / "p.png")
+    grey = load_image(tmp_path / "p.png", mode="gray")
+    np.testing.assert_array_equal(I.to_gray(load_image(tmp_path / "p.png")), grey)

@@ -81,7 +81,8 @@ def register(subparsers):
                               formatter_class=_ModelNamesFormatter)
     p.add_argument("model", help="a model name")
     p.add_argument("--input-shape", default=None,
-                   help="H,W,C of one input (default: 32,32,1 for lenet5, 28,28,1 for resnet_small, else 224,224,3)")
+                   help="H,W,C of one input (default: 32,32,1 for lenet5, 28,28,1 for resnet_small, the face "
+                        "networks' own input sizes, else 224,224,3)")
     p.add_argument("--num-classes", type=at_least(1), default=None)
     p.set_defaults(func=run_summary)
 
@@ -232,7 +233,7 @@ def run_predict(args):
 
 def run_summary(args):
     """Print the layer table of a model."""
-    from cnnkit.models import MODELS
+    from cnnkit.models import INPUT_SHAPES, MODELS, get_model
     if args.model not in MODELS:
         raise ValueError(f"unknown model {args.model!r}; valid names are {', '.join(sorted(MODELS))}")
     if args.input_shape:
@@ -243,8 +244,11 @@ def run_summary(args):
         if len(shape) != 3:
             raise ValueError(f"--input-shape must be H,W,C such as 32,32,1, got {args.input_shape!r}")
     else:
-        shape = {"lenet5": (32, 32, 1), "resnet_small": (28, 28, 1)}.get(args.model, (224, 224, 3))
-    model = _build_model(args.model, args.num_classes, shape, 0)
+        shape = {"lenet5": (32, 32, 1), "resnet_small": (28, 28, 1), **INPUT_SHAPES}.get(args.model, (224, 224, 3))
+    if "num_classes" in inspect.signature(MODELS[args.model]).parameters:
+        model = _build_model(args.model, args.num_classes, shape, 0)
+    else:  # not a classifier (a face network, a detector's stage): its own input and outputs
+        model = get_model(args.model, rng=0)
     model.summary(shape)
     print(f"config: {json.dumps(model.config)}")
     return 0

@@ -41,7 +41,7 @@ import numpy as np
 from cnnkit.data.resample import resample, resize, target_shape
 
 __all__ = ["ImageError", "IMAGE_EXTENSIONS", "MAX_PIXELS_ENV", "DEFAULT_MAX_PIXELS", "load_image", "list_images",
-           "load_images", "resize", "as_float_image", "as_uint8_image", "to_uint8"]
+           "load_images", "resize", "to_gray", "as_float_image", "as_uint8_image", "to_uint8"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".pbm", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_PIXELS_ENV = "CNNKIT_MAX_IMAGE_PIXELS"
@@ -216,7 +216,7 @@ def load_image(path, size=None, *, longer_side=None, mode="rgb", dtype=np.float3
             f"{type(exc).__name__}: {exc}"
         raise ImageError(path, reason) from exc
     if mode == "gray" and pixels.shape[-1] == 3:
-        pixels = pixels @ _LUMA[:, None].astype(work)
+        pixels = to_gray(pixels)
     elif mode == "rgb" and pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
     if target is not None:
@@ -280,6 +280,17 @@ def load_images(source, size=None, *, stack=False, **options):
             raise ValueError("no images to stack")
         return np.stack(images)
     return images
+
+
+def to_gray(image):
+    """RGB floats (..., 3) -> their luma (..., 1), ``0.299 R + 0.587 G + 0.114 B`` (ITU-R 601), in the input's dtype.
+
+    What ``load_image(mode="gray")`` does to a colour file, for arrays (e.g. a crop of a photo).
+    """
+    image = np.asarray(image)
+    if image.shape[-1:] != (3,) or image.dtype.kind != "f":
+        raise ValueError(f"to_gray expects RGB floats (..., 3), got shape {image.shape} and dtype {image.dtype}")
+    return image @ _LUMA[:, None].astype(image.dtype)
 
 
 def as_float_image(image):

@@ -11,7 +11,7 @@ dlib's run to run, as dlib's differ with its seed).
 """
 import numpy as np
 
-from cnnkit.face.dlib_resnet import SAME_PERSON_DISTANCE
+from cnnkit.models.dlib_resnet import SAME_PERSON_DISTANCE
 
 
 def chinese_whispers(pairs, num_nodes, iterations=100, seed=0):

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit.face.dlib_resnet import SAME_PERSON_DISTANCE
-from cnnkit.face.embed import embed, face_distance, with_dlib_landmarks
+from cnnkit.face.embed import embed, face_distance, face_record, same_person_distance
 from cnnkit.face.mtcnn import detect_faces
 from cnnkit.io.lock import file_lock
 from cnnkit.io.state import atomic_write, load_state, save_state
@@ -31,7 +30,7 @@ __all__ = ["FaceDatabase", "FORMAT_VERSION"]
 FORMAT_VERSION = 1
 _INDEX = "faces.json"
 _LOCK = "faces.lock"
-_DIM = 128
+_DLIB = "dlib-face-resnet"  # the model of databases filled by dlib's ResNet (every database before trained embeddings)
 # The only tensor file names the database writes, reads or deletes: no separator, no "..".
 _TENSOR_FILE = re.compile(r"descriptors-[0-9a-f]{32}\.safetensors")
 
@@ -43,10 +42,13 @@ class FaceDatabase:
     ----------
     path : str or os.PathLike
         The directory (created on the first enrolment).
-    threshold : float, default 0.6
-        Distance from which a face is "unknown"; stored with the database.
-    network : DlibFaceResNet, optional
-        Used by :meth:`enroll` and :meth:`identify`; the pretrained one by default.
+    threshold : float, optional
+        Distance from which a face is "unknown"; stored with the database. By
+        default dlib's 0.6, or the threshold of ``network``.
+    network : DlibFaceResNet or TrainedEmbedding, optional
+        Used by :meth:`enroll` and :meth:`identify`; dlib's pretrained ResNet by
+        default. A database holds the descriptors of one embedding: opening it
+        with another is refused.
 
     Examples
     --------
@@ -56,11 +58,12 @@ class FaceDatabase:
     ('obama', 0.41)
     """
 
-    def __init__(self, path, threshold=SAME_PERSON_DISTANCE, network=None):
+    def __init__(self, path, threshold=None, network=None):
         self.path = Path(path)
         self.network = network
-        self.threshold = float(threshold)
-        self._names, self._descriptors, self._file = [], np.zeros((0, _DIM), dtype=np.float32), None
+        self.threshold = same_person_distance(network) if threshold is None else float(threshold)
+        self.model, self.dim = getattr(network, "name", _DLIB), int(getattr(network, "dim", 128))
+        self._names, self._descriptors, self._file = [], np.zeros((0, self.dim), dtype=np.float32), None
         if (self.path / _INDEX).exists():
             try:
                 self._read()
@@ -90,6 +93,9 @@ class FaceDatabase:
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ValueError(f"{index}: written by a newer cnnkit (format version {version!r}; this cnnkit reads "
                              f"up to {FORMAT_VERSION}); upgrade cnnkit to open it")
+        if meta.get("model", _DLIB) != self.model:
+            raise ValueError(f"{index}: this database holds descriptors of {str(meta.get('model', _DLIB))[:80]}, "
+                             f"not of {self.model}; open it with the embedding that filled it")
         names, file, threshold = meta.get("names"), meta.get("descriptors_file"), meta.get("threshold")
         if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
             raise ValueError(f"{index}: 'names' must be a list of non-empty strings")
@@ -100,9 +106,9 @@ class FaceDatabase:
             raise ValueError(f"{index}: 'threshold' must be a finite number, got {threshold!r}")
         state, _ = load_state(self.path / file)
         descriptors = state.get("descriptors")
-        if descriptors is None or descriptors.shape != (len(names), _DIM) or descriptors.dtype.kind != "f":
+        if descriptors is None or descriptors.shape != (len(names), self.dim) or descriptors.dtype.kind != "f":
             raise ValueError(f"{self.path / file}: expected a float tensor 'descriptors' of shape "
-                             f"({len(names)}, {_DIM}) for the {len(names)} names of {index}, got "
+                             f"({len(names)}, {self.dim}) for the {len(names)} names of {index}, got "
                              f"{None if descriptors is None else (descriptors.dtype, descriptors.shape)}")
         self._names, self._descriptors = names, descriptors.astype(np.float32)
         self._file, self.threshold = file, float(threshold)
@@ -118,11 +124,11 @@ class FaceDatabase:
             if (self.path / _INDEX).exists():
                 self._load()
             else:
-                self._names, self._descriptors, self._file = [], np.zeros((0, _DIM), dtype=np.float32), None
+                self._names, self._descriptors, self._file = [], np.zeros((0, self.dim), dtype=np.float32), None
             names, descriptors = change(list(self._names), self._descriptors)
             new_file = f"descriptors-{uuid.uuid4().hex}.safetensors"
             save_state(self.path / new_file, {"descriptors": np.ascontiguousarray(descriptors, dtype=np.float32)})
-            meta = {"format_version": FORMAT_VERSION, "model": "dlib-face-resnet", "threshold": self.threshold,
+            meta = {"format_version": FORMAT_VERSION, "model": self.model, "threshold": self.threshold,
                     "names": names, "descriptors_file": new_file}
             try:
                 atomic_write(self.path / _INDEX, lambda f: f.write(json.dumps(meta, indent=1).encode()))
@@ -143,14 +149,14 @@ class FaceDatabase:
         return len(self._names)
 
     def add(self, name, descriptors):
-        """Store descriptors (128,) or (K, 128) under ``name`` (kept alongside earlier ones) and save."""
+        """Store descriptors (D,) or (K, D) under ``name`` (kept alongside earlier ones) and save; D is 128 for dlib."""
         descriptors = np.asarray(descriptors, dtype=np.float32)
         descriptors = descriptors[None] if descriptors.ndim == 1 else descriptors
         if not isinstance(name, str) or not name:
             raise ValueError(f"a name must be a non-empty string, got {name!r}")
-        if descriptors.ndim != 2 or descriptors.shape[1] != _DIM or not len(descriptors) \
+        if descriptors.ndim != 2 or descriptors.shape[1] != self.dim or not len(descriptors) \
                 or not np.isfinite(descriptors).all():
-            raise ValueError(f"descriptors for {name!r} must be finite, shape ({_DIM},) or (K, {_DIM}), got "
+            raise ValueError(f"descriptors for {name!r} must be finite, shape ({self.dim},) or (K, {self.dim}), got "
                              f"shape {descriptors.shape}")
         self._change(lambda names, stored: (names + [name] * len(descriptors), np.concatenate([stored, descriptors])))
 
@@ -218,6 +224,6 @@ class FaceDatabase:
             descending score; empty when there is no face.
         """
         results = []
-        for face in (with_dlib_landmarks(f, image) for f in detect_faces(image, detector=detector)):
+        for face in (face_record(f, image, self.network) for f in detect_faces(image, detector=detector)):
             results.append((face, *self.nearest(embed(image, face, self.network))))
         return results

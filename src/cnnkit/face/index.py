@@ -16,7 +16,7 @@ import contextlib
 
 import numpy as np
 
-from cnnkit.face.dlib_resnet import SAME_PERSON_DISTANCE
+from cnnkit.models.dlib_resnet import SAME_PERSON_DISTANCE
 
 _BLOCK = 65536   # rows per product: bounds the distance buffer at _BLOCK x queries floats
 _INFO = ("path", "top", "right", "bottom", "left", "score")

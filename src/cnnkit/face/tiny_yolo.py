@@ -70,7 +70,7 @@ class TinyYoloFaceDetector:
         if model is None:
             from cnnkit.models import get_model
 
-            model = get_model("tiny_face_detector", pretrained=True)
+            model = get_model("tiny_face_detector", pretrained=True).eval()
         self.model, self.input_size = model, int(input_size)
 
     def raw(self, image):

@@ -85,15 +85,15 @@ class TinyFaceDetector(Module):
         return self.conv8(self.features(x))
 
 
-@register
-def tiny_face_detector(pretrained=False, dtype=None, rng=None):
+@register(weights="face-api", input_shape=(416, 416, 3))
+def tiny_face_detector(dtype=None, rng=None):
     """face-api.js's tiny face detector (Tiny-YOLOv2, depthwise-separable, 5 anchors, faces only).
+
+    ``get_model("tiny_face_detector", pretrained=True)`` loads face-api 1.7.15's weights
+    (the ``"face-api"`` entry of :mod:`cnnkit.weights`, fetched from npm on first use).
 
     Parameters
     ----------
-    pretrained : bool, default False
-        Load face-api 1.7.15's weights (the ``"face-api"`` entry of :mod:`cnnkit.weights`,
-        fetched from npm on first use) and switch to eval mode.
     dtype : dtype, optional
         float32 when None.
     rng : numpy.random.Generator or int, optional
@@ -104,14 +104,7 @@ def tiny_face_detector(pretrained=False, dtype=None, rng=None):
     TinyFaceDetector
         (N, S, S, 3) inputs from :func:`preprocess` -> (N, S / 32, S / 32, 25).
     """
-    model = TinyFaceDetector(dtype, rng)
-    if pretrained:
-        from cnnkit import weights
-
-        state = weights.load("face-api")
-        model.load_state_dict({k: v.astype(model.conv0.weight.dtype, copy=False) for k, v in state.items()})
-        model.eval()
-    return model
+    return TinyFaceDetector(dtype, rng)
 
 
 def from_face_api(weights):

@@ -7,6 +7,7 @@ layouts follow the course and Keras: images (N, H, W, C), conv weights
 """
 from cnnkit.nn import init
 from cnnkit.nn.blocks import BasicBlock, BasicConv2d, ConvBlock, IdentityBlock, InceptionBlock
+from cnnkit.nn.channelwise import Affine, PReLU
 from cnnkit.nn.containers import Sequential
 from cnnkit.nn.depthwise import DepthwiseConv2d, SeparableConv2d
 from cnnkit.nn.layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
@@ -18,6 +19,6 @@ __all__ = [
     "Module", "Parameter", "Sequential", "init", "Summary", "SummaryRow",
     "Conv2d", "DepthwiseConv2d", "SeparableConv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
     "AdaptiveAvgPool2d", "Flatten", "Identity",
-    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm2d", "BatchNorm1d",
+    "ReLU", "LeakyReLU", "PReLU", "Affine", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm2d", "BatchNorm1d",
     "BasicBlock", "IdentityBlock", "ConvBlock", "BasicConv2d", "InceptionBlock",
 ]
