@@ -99,3 +99,20 @@ def test_hed_edges_return_five_side_outputs_on_request():
 def test_hed_edges_need_the_side_output_weights():
     with pytest.raises(ValueError, match="dsn1.weight"):
         hed_edges(image()[0], weights=MODEL.state_dict())
+
+
+def test_the_zoo_builds_vgg16_features_and_loads_the_hed_convolutions_when_pretrained(monkeypatch):
+    import cnnkit.weights
+    from cnnkit.models import get_model
+
+    monkeypatch.setattr(cnnkit.weights, "load",
+                        lambda name, return_metadata=False: (hed_state(), {}) if name == "vgg16-hed" else None)
+    assert get_model("vgg16_features").config == {"name": "vgg16_features", "weights": None, "dtype": None}
+    model = get_model("vgg16_features", pretrained=True)
+    x = image()
+    np.testing.assert_array_equal(model.features(x, "conv3_1")["conv3_1"].numpy(),
+                                  MODEL.features(x, "conv3_1")["conv3_1"].numpy())
+
+
+def test_a_state_dict_passed_as_weights_is_not_recorded_in_the_config():
+    assert vgg16_features(hed_state()).config["weights"] is None

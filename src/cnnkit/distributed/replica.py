@@ -11,7 +11,7 @@ import numpy as np
 
 from cnnkit.data.loader import DataLoader
 from cnnkit.distributed.allreduce import FlatBuffer, Inbox, Ring
-from cnnkit.nn.layers import BatchNorm2d
+from cnnkit.nn.regularization import BatchNorm2d
 from cnnkit.train.callbacks import Callback
 from cnnkit.train.losses import batch_size_of
 

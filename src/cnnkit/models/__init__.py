@@ -38,7 +38,7 @@ def get_model(name, pretrained=False, **kwargs):
         One of ``sorted(MODELS)``: alexnet, dlib_face_resnet, face_embedding,
         googlenet, lenet5, localizer, mtcnn_onet, mtcnn_pnet, mtcnn_rnet,
         resnet18, resnet34, resnet50, resnet_small, tiny_face_detector,
-        tiny_yolo, vgg16, vgg19.
+        tiny_yolo, vgg16, vgg16_features, vgg19.
     pretrained : bool, default False
         Load the weights of its entry in :mod:`cnnkit.weights` (fetched and
         converted on first use); ``sorted(PRETRAINED)`` lists the models that

@@ -2,6 +2,7 @@
 says which entry of :mod:`cnnkit.weights` holds its pretrained weights."""
 import functools
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ def register(builder=None, *, weights=None, convert=None, input_shape=None):
     """Add ``builder`` to :data:`MODELS` under its name and make it set ``model.config``.
 
     ``model.config`` is ``{"name": ..., **arguments}`` with every argument
-    (defaults filled in) except ``rng``, and ``dtype`` as a string, so
+    (defaults filled in) except ``rng``, ``dtype`` as a string and a state dict as None, so
     ``get_model(**model.config)`` rebuilds the same architecture, e.g. from a
     checkpoint.
 
@@ -61,6 +62,8 @@ def register(builder=None, *, weights=None, convert=None, input_shape=None):
                 continue
             if key == "dtype" and value is not None:
                 value = np.dtype(value).name
+            if isinstance(value, Mapping):
+                value = None  # a state dict is weights, not architecture: the checkpoint carries it
             config[key] = list(value) if isinstance(value, tuple) else value
         model.config = config
         return model

@@ -14,6 +14,7 @@ from cnnkit.autograd import Tensor, no_grad
 from cnnkit.backend import to_numpy, xp
 from cnnkit.data.images import resize
 from cnnkit.nn import Conv2d, MaxPool2d, Module
+from cnnkit.models.registry import register
 from cnnkit.nn.module import resolve_dtype, resolve_rng
 from cnnkit.autograd import as_tensor
 
@@ -109,17 +110,24 @@ def _state_dict_for(weights):
     raise TypeError(f"weights must be a registry name, a state dict or None, got {type(weights).__name__}")
 
 
-def vgg16_features(weights="vgg16-hed", dtype=None, rng=None):
+def _conv_state(state, metadata):
+    """The 13 convolutions' tensors out of HED's file (its ``dsn*`` and ``fuse`` side outputs left out)."""
+    return {k: v for k, v in state.items() if k.startswith("conv")}
+
+
+@register(weights="vgg16-hed", convert=_conv_state)
+def vgg16_features(weights=None, dtype=None, rng=None):
     """VGG-16's convolutions with pretrained weights, ready for style transfer and feature visualisation.
 
     Parameters
     ----------
-    weights : str, mapping or None, default "vgg16-hed"
+    weights : str, mapping or None, default None
         A name in the weights registry (fetched and converted on first use,
-        see ``cnnkit weights fetch``), a state dict holding at least
-        ``conv1_1.weight`` ... ``conv5_3.bias`` (other keys, such as HED's
-        ``dsn*`` and ``fuse``, are ignored), or None for PyTorch's random
-        initialisation (for tests).
+        see ``cnnkit weights fetch``), e.g. ``"vgg16-hed"``, the weights
+        ``get_model("vgg16_features", pretrained=True)`` loads; a state dict
+        holding at least ``conv1_1.weight`` ... ``conv5_3.bias`` (other keys,
+        such as HED's ``dsn*`` and ``fuse``, are ignored); or None for
+        PyTorch's random initialisation.
     dtype : dtype, optional
         float32 when None.
     rng : numpy.random.Generator or int, optional

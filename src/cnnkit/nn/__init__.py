@@ -10,8 +10,9 @@ from cnnkit.nn.blocks import BasicBlock, BasicConv2d, ConvBlock, IdentityBlock, 
 from cnnkit.nn.channelwise import Affine, PReLU
 from cnnkit.nn.containers import Sequential
 from cnnkit.nn.depthwise import DepthwiseConv2d, SeparableConv2d
-from cnnkit.nn.layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
-                              GlobalAvgPool2d, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
+from cnnkit.nn.layers import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, Identity, LeakyReLU,
+                              Linear, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
+from cnnkit.nn.regularization import BatchNorm1d, BatchNorm2d, Dropout
 from cnnkit.nn.module import Module, Parameter
 from cnnkit.nn.summary import Summary, SummaryRow
 
