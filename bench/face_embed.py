@@ -1,7 +1,7 @@
 """Descriptors per second: cnnkit's dlib face ResNet against dlib-bin, measured in one run.
 
 Usage: python bench/face_embed.py PATH/TO/dlib_face_recognition_resnet_model_v1.dat [--chips 32]
-Both embed the same 150x150 chips (dlib's own chips of the named_faces photos, repeated).
+Both embed the same 150x150 chips (dlib's own chips of the tests/data/named_faces photos, repeated).
 """
 import argparse
 import csv
@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
+from cnnkit.data.images import load_image
 from cnnkit.face.align import align_face
-from cnnkit.face.dlib_resnet import DlibFaceResNet
+from cnnkit.models.dlib_resnet import DlibFaceResNet
 
-NAMED_FACES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "named_faces"
+NAMED_FACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "named_faces"
 
 
 def chips_of_named_faces():
@@ -22,7 +21,7 @@ def chips_of_named_faces():
     chips = []
     with open(NAMED_FACES / "faces.csv", newline="") as f:
         for row in csv.DictReader(f):
-            image = np.asarray(Image.open(NAMED_FACES / row["file"]).convert("RGB"))
+            image = load_image(NAMED_FACES / row["file"], dtype=np.uint8)
             landmarks = [[int(row[f"p{i}x"]), int(row[f"p{i}y"])] for i in range(5)]
             chips.append(align_face(image, landmarks))
     return np.stack(chips)

@@ -1,12 +1,13 @@
 """Convolution and pooling speed against PyTorch, measured side by side in one run.
 
-Usage: python bench/ops.py [--repeat 7] [--shapes vgg-3x3,lenet-pool,...] [--threads N]
+Usage: python bench/ops.py [--repeat 7] [--shapes vgg-3x3,tinyface-dw1,lenet-pool,...] [--threads N]
 
-For each shape of /work/shared/BENCH.md it prints the median time of cnnkit and of
-PyTorch (channels_last, the same number of threads, the two run in turn) for the
-forward pass and the forward + backward pass (gradients of the input, the weight
-and the bias), their ratio, cnnkit's GFLOP/s against the float32 GEMM peak measured in the same run,
-and cnnkit's peak NumPy memory during forward + backward (tracemalloc) against the
+For each shape of CONVS, DEPTHWISE (against PyTorch's ``conv2d(groups=C)``) and POOLS
+below it prints the median time of cnnkit and of PyTorch (channels_last, the same
+number of threads, the two run in turn) for the forward pass and the forward +
+backward pass (gradients of the input, the weight and the bias), their ratio,
+cnnkit's GFLOP/s against the float32 GEMM peak measured in the same run, and
+cnnkit's peak NumPy memory during forward + backward (tracemalloc) against the
 arrays any implementation must hold (input, weight, output and their gradients).
 The machine is shared, so single figures are noisy; ratios are the figure of merit.
 """
@@ -31,6 +32,16 @@ CONVS = {
     "resnet-3x3-s2": (8, 28, 28, 128, 128, 3, 2, 1),
     "nst-3x3": (1, 128, 128, 128, 128, 3, 1, 1),
     "face-7x7-s2": (16, 150, 150, 3, 32, 7, 2, 0),
+}
+# name: (N, H, W, C, channel multiplier, kernel, stride, padding): face-api's tiny face detector at 416x416
+# (stride 1) and MobileNet-style stride-2 and multiplier-2 layers
+DEPTHWISE = {
+    "tinyface-dw1": (1, 207, 207, 16, 1, 3, 1, 1),
+    "tinyface-dw3": (1, 52, 52, 64, 1, 3, 1, 1),
+    "tinyface-dw5": (1, 13, 13, 256, 1, 3, 1, 1),
+    "mobilenet-dw-s1": (8, 56, 56, 128, 1, 3, 1, 1),
+    "mobilenet-dw-s2": (8, 112, 112, 64, 1, 3, 2, 1),
+    "dw-multiplier-2": (8, 28, 28, 32, 2, 3, 1, 1),
 }
 # name: (N, H, W, C, window, stride)
 POOLS = {
@@ -123,6 +134,47 @@ def bench_conv(spec, repeat):
                 flops=flops, peak=peak_mib(ours_fwd_bwd), needed=needed)
 
 
+def bench_depthwise(spec, repeat):
+    """Times and memory of one depthwise convolution against PyTorch's ``conv2d(groups=C)``."""
+    N, H, W, C, M, k, s, p = spec
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, H, W, C)).astype(np.float32)
+    w = (rng.standard_normal((k, k, C, M)) / k).astype(np.float32)
+    b = rng.standard_normal(C * M).astype(np.float32)
+    with no_grad():
+        out_shape = F.depthwise_conv2d(x, w, b, stride=s, padding=p).shape
+    g = rng.standard_normal(out_shape).astype(np.float32)
+
+    def ours_fwd():
+        with no_grad():
+            F.depthwise_conv2d(x, w, b, stride=s, padding=p)
+
+    def ours_fwd_bwd():
+        xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+        F.depthwise_conv2d(xt, wt, bt, stride=s, padding=p).backward(g)
+
+    tx = torch.from_numpy(x.transpose(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
+    # (KH, KW, C, M) -> (C * M, 1, KH, KW): output channel c * M + m in both
+    tw = torch.from_numpy(w.transpose(2, 3, 0, 1).reshape(C * M, 1, k, k)).contiguous(
+        memory_format=torch.channels_last)
+    tb = torch.from_numpy(b)
+    tg = torch.from_numpy(g.transpose(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
+
+    def torch_fwd():
+        with torch.no_grad():
+            TF.conv2d(tx, tw, tb, stride=s, padding=p, groups=C)
+
+    def torch_fwd_bwd():
+        xr, wr, br = (t.detach().requires_grad_() for t in (tx, tw, tb))
+        TF.conv2d(xr, wr, br, stride=s, padding=p, groups=C).backward(tg)
+
+    flops = 2 * int(np.prod(out_shape)) * k * k
+    needed = 2 * (x.nbytes + w.nbytes + g.nbytes) / 2**20
+    return dict(fwd=side_by_side_ms([ours_fwd, torch_fwd], repeat),
+                fwd_bwd=side_by_side_ms([ours_fwd_bwd, torch_fwd_bwd], repeat),
+                flops=flops, peak=peak_mib(ours_fwd_bwd), needed=needed)
+
+
 def bench_pool(spec, kind, repeat):
     """Times and memory of one pooling shape; returns a dict of figures."""
     N, H, W, C, k, s = spec
@@ -178,7 +230,7 @@ def main():
                         help="threads for both libraries (default: NumPy's BLAS threads; needs threadpoolctl)")
     args = parser.parse_args()
     wanted = set(filter(None, args.shapes.split(",")))
-    known = set(CONVS) | set(POOLS)
+    known = set(CONVS) | set(DEPTHWISE) | set(POOLS)
     if wanted - known:
         parser.error(f"unknown shapes {sorted(wanted - known)}; known: {sorted(known)}")
     threads = args.threads or blas_threads()
@@ -194,6 +246,9 @@ def main():
     for name, spec in CONVS.items():
         if not wanted or name in wanted:
             print(row(f"conv {name}", bench_conv(spec, args.repeat), peak), flush=True)
+    for name, spec in DEPTHWISE.items():
+        if not wanted or name in wanted:
+            print(row(f"dw {name}", bench_depthwise(spec, args.repeat), peak), flush=True)
     for name, spec in POOLS.items():
         if not wanted or name in wanted:
             for kind in ("max", "avg"):

@@ -1,6 +1,6 @@
 """MTCNN on the named_faces photos, checked against dlib's boxes and landmarks, then the whole recognition pipeline.
 
-For each of the 14 photos in /work/shared/datasets/named_faces (faces.csv lists dlib's
+For each of the 14 photos in tests/data/named_faces (faces.csv lists dlib's
 HOG box and 5 landmarks for each), this prints:
 
 - whether MTCNN found the listed face, the IoU of its box with dlib's (the two
@@ -27,13 +27,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from cnnkit.data.images import load_image
 from cnnkit.detection.boxes import iou
 from cnnkit.face.embed import embed, face_distance, with_dlib_landmarks
 from cnnkit.face.mtcnn import detect_faces
 
-NAMED_FACES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "named_faces"
+NAMED_FACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "named_faces"
 
 
 def main():
@@ -46,7 +46,7 @@ def main():
     rows = list(csv.DictReader(open(root / "faces.csv")))
     people, ours, reference, gaps, ious = [], [], [], [], []
     for row in rows:
-        image = np.asarray(Image.open(root / row["file"]).convert("RGB"))
+        image = load_image(root / row["file"], dtype=np.uint8)
         box = [float(row[k]) for k in ("left", "top", "right", "bottom")]
         dlib_points = np.array([[float(row[f"p{i}x"]), float(row[f"p{i}y"])] for i in range(5)])
         start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Face recognition on the AT&T faces with pretrained networks: MTCNN, dlib's ResNet, then one-shot and pairs.
 
-All 40 people, 10 grey 92x112 images each (/work/shared/datasets/att_faces). Every
+All 40 people, 10 grey 92x112 images each (shipped with cnnkit). Every
 image is made RGB (the grey value in the three channels), MTCNN looks for the face
 (``--min-size``, 20 pixels by default), and dlib's ResNet embeds the chip aligned on
 MTCNN's landmarks. Where MTCNN finds nothing, the face is aligned on *fixed*
@@ -22,12 +22,12 @@ import time
 
 import numpy as np
 
+from cnnkit.data import load_att_faces, split_people
 from cnnkit.face.align import align_face
-from cnnkit.face.att import load_att_faces, split_people
 from cnnkit.face.embed import default_network
+from cnnkit.face.evaluation import (best_threshold, one_shot_identification_accuracy, pair_distances,
+                                    verification_accuracy)
 from cnnkit.face.mtcnn import default_detector, dlib_landmarks
-from cnnkit.face.siamese import (best_threshold, one_shot_identification_accuracy, pair_distances,
-                                 verification_accuracy)
 from cnnkit.face.verification import PairVerifier
 
 
@@ -52,11 +52,12 @@ def pairs_of(embeddings, labels, people):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default=None, help="the att_faces folder (s1 ... s40)")
+    parser.add_argument("--root", default=None, help="an att_faces folder (s1 ... s40); default: cnnkit's copy")
     parser.add_argument("--min-size", type=float, default=20, help="MTCNN's smallest face, pixels")
     args = parser.parse_args()
 
-    grey, labels = load_att_faces(args.root)
+    faces = load_att_faces(args.root)
+    grey, labels = faces.images, faces.labels
     images = np.repeat(np.round(grey * 255).astype(np.uint8), 3, axis=-1)  # (400, 112, 92, 3)
     start = time.perf_counter()
     landmarks = detect_landmarks(images, args.min_size)

@@ -1,9 +1,10 @@
 """Train LeNet-5 (or a small ResNet) on Fashion-MNIST and print the test accuracy.
 
 Fashion-MNIST's official split (60000 train, 10000 test 28x28 grey images) from
-the Debian package dataset-fashion-mnist. Images are standardised with the
-training mean and standard deviation; Adam with cosine annealing; with
-``--augment``, random horizontal flips and 2-pixel shifts.
+the Debian package dataset-fashion-mnist: install it first with
+``apt-get install dataset-fashion-mnist`` (as root). Images are standardised
+with the training mean and standard deviation; Adam with cosine annealing;
+with ``--augment``, random horizontal flips and 2-pixel shifts.
 
     python examples/fashion_mnist.py                          # LeNet-5, 12 epochs
     python examples/fashion_mnist.py --model resnet_small     # the small ResNet

@@ -10,16 +10,20 @@ person, the other nine named by the nearest enrolled one), averaged over the
 for comparison; note that answering "different" for every pair already scores
 0.909 over all pairs, so the balanced accuracy is printed too.
 
-    python examples/siamese_att.py [--epochs 40] [--out siamese_att.safetensors]
+    python examples/siamese_att.py [--epochs 40] [--out runs/face/siamese-att]
+
+Training runs through cnnkit.train.fit; with --out it writes a run folder
+(weights/last and best, results.csv with the per-epoch verification metrics,
+curves.png) that ``cnnkit face verify --embedding`` takes.
 
 Training is 360 steps of 32 images: 2 minutes on two busy CPU cores with
 OPENBLAS_NUM_THREADS=1, about 5 minutes there with BLAS's default threads
 (which fight over the cores when other work runs). Results vary by a few
 points with the thread count, since it changes the float summation order.
 
-The AT&T faces are looked up in shared/datasets/att_faces next to the
-repository, or in $CNNKIT_ATT_FACES. Credit: The ORL Database of Faces, AT&T
-Laboratories Cambridge (formerly Olivetti Research Laboratory).
+The AT&T faces ship with cnnkit (cnnkit.data.load_att_faces). Credit: The ORL
+Database of Faces, AT&T Laboratories Cambridge (formerly Olivetti Research
+Laboratory).
 """
 import argparse
 
@@ -31,10 +35,10 @@ def main():
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mining", default="batch_hard", choices=["batch_hard", "semi_hard", "batch_all"])
-    parser.add_argument("--out", help="save the trained weights here (.safetensors or .npz)")
+    parser.add_argument("--out", help="write a run folder here")
     args = parser.parse_args()
 
-    model, report = train_att(epochs=args.epochs, out=args.out, seed=args.seed, mining=args.mining)
+    model, report = train_att(epochs=args.epochs, run=args.out, seed=args.seed, mining=args.mining)
     print(f"training people: {report['train_people']}")
     print(f"unseen people:   {report['eval_people']}")
     print(f"trained {report['steps']} steps in {report['train_seconds']:.0f} s "
@@ -56,7 +60,7 @@ def main():
     print(f"  raw-pixel nearest neighbours, for comparison: verification {baseline['verification_accuracy']:.3f}, "
           f"balanced {baseline['verification_balanced_accuracy']:.3f}, one-shot {baseline['one_shot_accuracy']:.3f}")
     if args.out:
-        print(f"weights saved to {args.out}")
+        print(f"run folder written to {args.out}; use it with: cnnkit face verify A B --embedding {args.out}")
 
 
 if __name__ == "__main__":

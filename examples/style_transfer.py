@@ -25,9 +25,9 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
+from cnnkit.data.images import resize, to_uint8
 from cnnkit.models.vgg_features import MEAN_BGR, vgg16_features
 from cnnkit.style import STYLE_LAYERS, lbfgs, stylize
-from cnnkit.viz.images import resize_image, to_uint8
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "style_transfer.png")
 CONTENT_LAYER = "conv4_2"
@@ -116,8 +116,8 @@ def main():
         print(f"cnnkit : content {start['content']:.4f} -> {end['content']:.4f}, style {start['style']:.4f} -> "
               f"{end['style']:.4f} in {args.steps} steps, {result.seconds_per_step:.2f} s/step")
 
-        content = resize_image(content_full / np.float32(255), longer_side=256).astype(np.float32)
-        style = resize_image(style_full / np.float32(255), shape=content.shape[:2]).astype(np.float32)
+        content = resize(content_full / np.float32(255), longer_side=256).astype(np.float32)
+        style = resize(style_full / np.float32(255), content.shape[:2]).astype(np.float32)
         steps = args.steps if args.torch_steps is None else args.torch_steps
         t_start, t_end, t_sec = torch_loop(model.state_dict(), content, style, steps)
         print(f"PyTorch: content {t_start['content']:.4f} -> {t_end['content']:.4f}, style {t_start['style']:.4f} -> "
@@ -126,7 +126,7 @@ def main():
 
     # content and style as half-size thumbnails in a column, then the result
     H, W = result.image.shape[:2]
-    thumbs = [resize_image(im, shape=(H // 2 - 2, W // 2)) for im in (content, style)]
+    thumbs = [resize(im, (H // 2 - 2, W // 2)) for im in (content, style)]
     column = np.concatenate([thumbs[0], np.ones((4, W // 2, 3), np.float32), thumbs[1]], axis=0)
     panel = np.concatenate([column, np.ones((H, 4, 3), np.float32), result.image], axis=1)
     Image.fromarray(to_uint8(panel)).save(OUT, optimize=True)

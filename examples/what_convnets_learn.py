@@ -14,9 +14,10 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cnnkit.data.images import resize, to_uint8
 from cnnkit.models.vgg_features import vgg16_features
 from cnnkit.viz.activations import layer_activations, patch_grid, receptive_fields, top_k_patches
-from cnnkit.viz.images import random_crops, resize_image, sample_photos, to_uint8
+from cnnkit.viz.images import random_crops, sample_photos
 
 LAYERS = ("conv1_1", "conv3_1", "conv5_1")
 UNITS = 6        # units shown per layer
@@ -44,7 +45,7 @@ def main():
         S = patches.shape[2]
         # whole pixels for small fields (conv1_1's 3x3), filtered resizing otherwise
         small = np.array([[p.repeat(PATCH // S, 0).repeat(PATCH // S, 1) if PATCH % S == 0 else
-                           resize_image(p, shape=(PATCH, PATCH)) for p in unit] for unit in patches])
+                           resize(p, PATCH) for p in unit] for unit in patches])
         rows.append((layer, field, patch_grid(small)))
         print(f"{layer}: receptive field {field.size} px, stride {field.stride}; units {units.tolist()}, "
               f"top activations {np.round(values[:, 0], 1).tolist()} ({time.perf_counter() - start:.1f} s)")

@@ -1,6 +1,12 @@
-"""``cnnkit face detect | verify | enroll | identify | train`` with stand-in networks (no weights needed)."""
+"""``cnnkit face detect | verify | enroll | identify | train`` with stand-in networks (no weights needed).
+
+``face train`` really trains (one epoch on the AT&T faces shipped with cnnkit); its run folder then
+serves ``--embedding``.
+"""
 import importlib
 import json
+import multiprocessing
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +17,7 @@ from cnnkit.face.align import FIVE_POINT_TEMPLATE
 from cnnkit.face.mtcnn import MTCNN_TEMPLATE
 
 # the modules themselves: cnnkit.face re-exports a function called embed
-EMBED, MTCNN, SIAMESE = (importlib.import_module(f"cnnkit.face.{name}") for name in ("embed", "mtcnn", "siamese"))
+EMBED, MTCNN = (importlib.import_module(f"cnnkit.face.{name}") for name in ("embed", "mtcnn"))
 FACE_CLI = importlib.import_module("cnnkit.cli.face")
 
 
@@ -119,15 +125,92 @@ def test_identify_with_an_empty_database_says_so(tmp_path, capsys):
     assert "empty" in capsys.readouterr().err
 
 
-def test_train_calls_the_siamese_training_and_reports_unseen_people(tmp_path, monkeypatch, capsys):
-    calls = {}
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """What `cnnkit face train --epochs 1` writes (one epoch on the AT&T faces shipped with cnnkit)."""
+    run = tmp_path_factory.mktemp("runs") / "att"
+    assert main(["face", "train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    return run
 
-    def train_att(root, epochs, out, seed):
-        calls.update(root=root, epochs=epochs, out=out, seed=seed)
-        return None, {"eval_people": list(range(10)), "verification_accuracy": 0.93, "one_shot_accuracy": 0.85}
 
-    monkeypatch.setattr(SIAMESE, "train_att", train_att)
-    out = str(tmp_path / "w.safetensors")
-    assert main(["face", "train", "--epochs", "2", "-o", out]) == 0
-    assert calls == {"root": None, "epochs": 2, "out": out, "seed": 0}
-    assert "verification 93.0%, one-shot identification 85.0%" in capsys.readouterr().out
+def test_train_writes_a_run_folder_in_the_engines_format(trained_run):
+    from cnnkit import train
+
+    assert {"args.json", "results.csv", "curves.png", "weights"} <= {p.name for p in trained_run.iterdir()}
+    checkpoint = train.load_checkpoint(trained_run / "weights" / "last.safetensors")
+    assert checkpoint.config["name"] == "face_embedding" and checkpoint.preprocessing["input_shape"] == [56, 46, 1]
+    assert checkpoint.extra["task"] == "face_embedding" and checkpoint.extra["threshold"] > 0
+    assert len(checkpoint.extra["eval_people"]) == 10 and (trained_run / "weights" / "best.safetensors").is_file()
+
+
+def test_verify_uses_the_embedding_and_threshold_a_run_folder_holds(trained_run, tmp_path, capsys):
+    from cnnkit.face.embedders import load_embedding
+
+    a = photo(tmp_path / "a.png", (100, 0, 0), (0, 0, 0))
+    assert main(["face", "verify", a, a, "--embedding", str(trained_run)]) == 0
+    threshold = load_embedding(trained_run).threshold
+    assert capsys.readouterr().out == f"distance 0.0000: same person (threshold {threshold:g})\n"
+
+
+def test_identify_names_faces_with_the_embedding_of_a_checkpoint_file(trained_run, tmp_path, capsys):
+    db, weights = str(tmp_path / "db"), str(trained_run / "weights" / "last.safetensors")
+    assert main(["face", "enroll", "red", photo(tmp_path / "r.png", (200, 0, 0), 0), "--db", db,
+                 "--embedding", weights]) == 0
+    assert main(["face", "enroll", "blue", photo(tmp_path / "b.png", (0, 0, 200), 0), "--db", db,
+                 "--embedding", weights]) == 0
+    capsys.readouterr()
+    group = photo(tmp_path / "group.png", (200, 0, 0), (0, 0, 200))
+    assert main(["face", "identify", group, "--db", db, "--embedding", weights]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "red (distance 0.000)" in lines[0] and "blue (distance 0.000)" in lines[1]
+    assert main(["face", "identify", group, "--db", db]) == 1
+    assert "open it with the embedding that filled it" in capsys.readouterr().err
+
+
+def test_train_resumes_a_finished_run_and_reports_the_people_never_seen(trained_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "att"
+    shutil.copytree(trained_run, run)
+    results = (run / "results.csv").read_text()
+    assert main(["face", "train", "--resume", str(run), "--quiet"]) == 0  # its args.json says 1 epoch: done
+    out = capsys.readouterr().out
+    assert "on 10 people never seen in training: verification" in out and f"--embedding {run}" in out
+    assert (run / "results.csv").read_text() == results
+
+
+def test_an_old_face_embedding_file_is_refused_with_how_to_retrain(tmp_path, capsys):
+    from cnnkit.io import save_state
+
+    old = tmp_path / "att_embedding.safetensors"
+    save_state(old, {"head.weight": np.zeros((4, 2), np.float32)}, {"model": "EmbeddingNet", "channels": "16"})
+    a = photo(tmp_path / "a.png", 0, 0)
+    assert main(["face", "verify", a, a, "--embedding", str(old)]) == 1
+    assert "retrain it with `cnnkit face train`" in capsys.readouterr().err
+
+
+def _enroll_all(names, picture, db):
+    """Child process: ``cnnkit face enroll`` each name in turn; exits non-zero at the first failure."""
+    sys.exit(max(main(["face", "enroll", name, picture, "--db", db]) for name in names))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_concurrent_enrolments_into_one_database_keep_every_person(tmp_path):
+    picture = photo(tmp_path / "p.png", (200, 0, 0), (0, 0, 200))
+    context = multiprocessing.get_context("fork")
+    groups = [[f"{tag}{i}" for i in range(6)] for tag in "ab"]
+    workers = [context.Process(target=_enroll_all, args=(names, picture, str(tmp_path / "db"))) for names in groups]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    from cnnkit.face.database import FaceDatabase
+    assert FaceDatabase(tmp_path / "db").names() == sorted(groups[0] + groups[1])
+    assert len(list((tmp_path / "db").glob("descriptors-*.safetensors"))) == 1
+
+
+def test_summary_shows_a_face_network_at_its_own_input_size(capsys):
+    assert main(["summary", "mtcnn_onet"]) == 0
+    out = capsys.readouterr().out
+    assert "Total params: 389,040" in out and "(None, 46, 46, 32)" in out

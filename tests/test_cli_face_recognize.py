@@ -107,7 +107,7 @@ def test_recognize_with_two_processes_prints_every_image_in_order(people, tmp_pa
 
 def test_recognize_with_a_missing_folder_is_one_error_line(tmp_path, capsys):
     assert main(["face", "recognize", str(tmp_path / "none"), str(tmp_path / "x.png")]) == 1
-    assert capsys.readouterr().err.startswith("cnnkit face: error: ")
+    assert capsys.readouterr().err.startswith("cnnkit face recognize: error: ")
 
 
 def test_locate_prints_top_right_bottom_left_per_face(tmp_path, capsys):

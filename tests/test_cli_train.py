@@ -147,3 +147,9 @@ def test_unknown_model_lists_the_valid_names(tmp_path, capsys):
 def test_unknown_dataset_lists_the_valid_names(tmp_path, capsys):
     assert main(["train", "--data", "cifar", "--out", str(tmp_path)]) == 1
     assert "digits, mnist5k, fashion-mnist" in capsys.readouterr().err
+
+
+def test_summary_help_lists_the_model_names(capsys):
+    assert main(["summary", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "a model name: alexnet, dlib_face_resnet, dlib_mmod, face_embedding, googlenet, lenet5" in out and "vgg19" in out

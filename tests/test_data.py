@@ -215,10 +215,10 @@ def test_normalize_standardises_each_channel():
     assert out.dtype == np.float32
 
 
-def test_resize_matches_torch_bilinear():
+def test_resize_matches_torch_bilinear_antialiased():
     x = _batch(h=7, w=5)
     want = torch.nn.functional.interpolate(torch.tensor(x).permute(0, 3, 1, 2), size=(12, 3), mode="bilinear",
-                                           align_corners=False).permute(0, 2, 3, 1).numpy()
+                                           align_corners=False, antialias=True).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(T.Resize((12, 3))(x), want, atol=1e-6)
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cnnkit.detection.boxes import iou, scale_boxes, xywh_to_xyxy, xyxy_to_xywh, yolo_boxes_to_corners
+from cnnkit.detection.boxes import iou, xywh_to_xyxy, xyxy_to_xywh
 
 
 def random_boxes(rng, n, size=10.0):
@@ -95,13 +95,3 @@ def test_xywh_and_xyxy_are_inverse():
 def test_xyxy_to_xywh_gives_centre_and_size():
     np.testing.assert_array_equal(xyxy_to_xywh([2, 4, 6, 10]), [4, 7, 4, 6])
     np.testing.assert_array_equal(xywh_to_xyxy([4, 7, 4, 6]), [2, 4, 6, 10])
-
-
-def test_yolo_boxes_to_corners_orders_y_first_like_the_course():
-    box_xy = np.array([[0.5, 0.25]])
-    box_wh = np.array([[0.2, 0.1]])
-    np.testing.assert_allclose(yolo_boxes_to_corners(box_xy, box_wh), [[0.2, 0.4, 0.3, 0.6]])
-
-
-def test_scale_boxes_multiplies_by_height_and_width():
-    np.testing.assert_allclose(scale_boxes([[0.5, 0.5, 1.0, 1.0]], (720.0, 1280.0)), [[360, 640, 720, 1280]])

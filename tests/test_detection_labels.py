@@ -83,3 +83,40 @@ def test_yolo_folder_image_without_label_file_has_no_objects(tmp_path):
 def test_yolo_folder_needs_an_images_folder(tmp_path):
     with pytest.raises(ValueError, match="no images/ folder"):
         YoloFolder(tmp_path)
+
+
+def _folder(tmp_path, label, classes=None):
+    """A YOLO folder of one 8x8 image with the label text ``label`` (and classes.txt when given)."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "a.png")
+    (tmp_path / "labels" / "a.txt").write_text(label)
+    if classes is not None:
+        (tmp_path / "classes.txt").write_text("\n".join(classes) + "\n")
+    return YoloFolder(tmp_path)
+
+
+def test_class_beyond_classes_txt_names_the_file_and_line(tmp_path):
+    folder = _folder(tmp_path, "0 0.5 0.5 0.1 0.1\n2 0.5 0.5 0.1 0.1\n", classes=["cat", "dog"])
+    assert folder.class_names == ["cat", "dog"]
+    with pytest.raises(ValueError, match=r"a\.txt, line 2: class 2 is not below the 2 classes"):
+        folder[0]
+
+
+def test_huge_class_without_classes_txt_is_refused_before_anything_is_sized(tmp_path):
+    folder = _folder(tmp_path, "999999999 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(ValueError, match=r"a\.txt, line 1: class 999999999 is not below the 1000 classes allowed "
+                                         r"without a classes\.txt"):
+        folder[0]
+
+
+def test_class_of_ten_thousand_digits_is_refused_quickly(tmp_path):
+    (tmp_path / "a.txt").write_text("9" * 10000 + " 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(ValueError, match=r"a\.txt, line 1: class 9{20} is not below"):
+        read_yolo_labels(tmp_path / "a.txt", num_classes=3)
+
+
+def test_label_file_that_is_not_utf8_names_the_file(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"0 0.5 0.5 0.1 0.1\n\xff\xfe\n")
+    with pytest.raises(ValueError, match=r"a\.txt: not UTF-8 text"):
+        read_yolo_labels(tmp_path / "a.txt")

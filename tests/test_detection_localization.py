@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 
 from cnnkit.autograd import Tensor
-from cnnkit.detection.localization import (SmallConvNet, decode_landmarks, decode_localization, landmark_loss,
-                                           localization_loss, localization_metrics, localization_targets,
-                                           make_localization_dataset, train_regressor, triangle_landmarks)
+from cnnkit.detection.localization import (decode_landmarks, decode_localization, landmark_loss, localization_loss,
+                                           localization_metrics, localization_targets, make_localization_dataset,
+                                           triangle_landmarks)
+from cnnkit.models import get_model
 from cnnkit.optim import Adam
+from cnnkit.train import fit
 
 
 def sigmoid(x):
@@ -20,6 +22,19 @@ def logit(p):
 def softmax(x):
     e = np.exp(x - x.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+def test_localizer_is_a_zoo_model_rebuilt_from_its_config():
+    model = get_model("localizer", num_outputs=6, image_size=16, widths=(4, 8, 8), hidden=12, rng=0)
+    rebuilt = get_model(**model.config)
+    assert model.config["name"] == "localizer" and model.config["widths"] == [4, 8, 8]
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    assert model(Tensor(np.zeros((2, 16, 16, 3), np.float32))).shape == (2, 6)
+
+
+def test_localizer_image_size_must_be_a_multiple_of_8():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        get_model("localizer", image_size=20)
 
 
 @pytest.fixture
@@ -91,14 +106,15 @@ def test_decode_turns_the_target_vector_back_into_the_box():
     assert decoded["classes"].tolist() == [1]
 
 
-def test_a_few_training_steps_reduce_the_localization_loss():
+def test_a_few_epochs_of_fit_reduce_the_localization_loss():
     images, boxes, classes = make_localization_dataset(64, 16, seed=0)
     targets = localization_targets(boxes, classes, 3, 16)
-    model = SmallConvNet(8, image_size=16, widths=(8, 8, 8), hidden=16, rng=0)
+    model = get_model("localizer", num_outputs=8, image_size=16, widths=(8, 8, 8), hidden=16, rng=0)
     model.eval()
     before = localization_loss(model(Tensor(images)), targets).data
-    train_regressor(model, images, targets, localization_loss, Adam(model.parameters()), epochs=3, batch_size=16,
-                    lr=1e-2)
+    history = fit(model, (images, targets), loss=lambda model, batch: localization_loss(model(batch[0]), batch[1]),
+                  optimizer=Adam(model.parameters(), lr=1e-2), epochs=3, batch_size=16, verbose=False)
+    assert len(history) == 3
     assert localization_loss(model(Tensor(images)), targets).data < before
 
 

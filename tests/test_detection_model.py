@@ -1,13 +1,15 @@
+import json
+
 import numpy as np
 import pytest
 
 from cnnkit.autograd import Tensor, no_grad
-from cnnkit.detection import encode_targets, make_shapes_dataset, yolo_loss
-from cnnkit.detection.train import (anchors_from_boxes, detect, flip_horizontal, load_detector, save_detector,
-                                    train_yolo)
+from cnnkit.detection import make_shapes_dataset
+from cnnkit.detection.targets import anchors_from_boxes
+from cnnkit.detection.train import detect, load_detector, save_detector, train_yolo
 from cnnkit.io import load_state, save_state
 from cnnkit.models import get_model, tiny_yolo
-from cnnkit.optim import Adam
+from cnnkit.train import load_checkpoint, save
 
 
 @pytest.fixture(scope="module")
@@ -38,40 +40,6 @@ def test_image_size_must_be_a_multiple_of_the_stride():
         tiny_yolo(image_size=60)
 
 
-def test_a_few_training_steps_reduce_the_yolo_loss(shapes):
-    images, boxes, classes = shapes
-    model = small_yolo()
-    anchors = anchors_from_boxes(boxes, 2, model.stride)
-    targets = encode_targets(boxes, classes, model.grid_size, anchors, 3, 32)
-
-    def loss():
-        model.eval()
-        with no_grad():
-            return float(yolo_loss(model(Tensor(images)), targets, anchors).data)
-
-    before = loss()
-    history = train_yolo(model, images, boxes, classes, anchors, Adam(model.parameters()), epochs=4, batch_size=16,
-                         lr=1e-2, flip=False)
-    assert history["steps"] == 8 and len(history["loss"]) == 4
-    assert loss() < before
-
-
-def test_training_stops_at_the_time_limit(shapes):
-    images, boxes, classes = shapes
-    model = small_yolo()
-    history = train_yolo(model, images, boxes, classes, [[1, 1], [2, 2]], Adam(model.parameters()), epochs=100,
-                         time_limit=1e-9)
-    assert history["steps"] == 0 and not model.training
-
-
-def test_flip_mirrors_boxes_with_the_image():
-    image = np.zeros((1, 8, 10, 1), np.float32)
-    image[0, 2:4, 1:3] = 1
-    flipped, boxes = flip_horizontal(image, [np.array([[1, 2, 3, 4]], np.float32)])
-    np.testing.assert_array_equal(boxes[0], [[7, 2, 9, 4]])
-    assert flipped[0, 2:4, 7:9].min() == 1 and flipped.sum() == image.sum()
-
-
 def test_anchors_are_k_means_sizes_in_grid_cells():
     boxes = [np.array([[0, 0, 8, 8], [0, 0, 9, 9]]), np.array([[0, 0, 32, 16], [0, 0, 30, 16]])]
     np.testing.assert_allclose(anchors_from_boxes(boxes, 2, 8), [[1.0625, 1.0625], [3.875, 2.0]])
@@ -86,7 +54,7 @@ def test_detect_returns_one_result_per_image_in_pixels(shapes):
 
 def test_save_and_load_round_trip_keeps_weights_anchors_and_names(tmp_path, shapes):
     model = small_yolo()
-    train_yolo(model, *shapes, [[1, 1], [2, 2]], Adam(model.parameters()), epochs=1)
+    train_yolo(model, *shapes, [[1, 1], [2, 2]], epochs=1, verbose=False)
     path = tmp_path / "detector.safetensors"
     save_detector(path, model, [[1.5, 1.0], [2.5, 3.0]], ["a", "b", "c"])
     loaded, anchors, names = load_detector(path)
@@ -102,9 +70,38 @@ def test_saving_needs_one_name_per_class(tmp_path):
         save_detector(tmp_path / "d.safetensors", small_yolo(), [[1, 1], [2, 2]], ["a", "b"])
 
 
+def test_a_detector_is_a_training_checkpoint_with_anchors_in_extra(tmp_path):
+    path = tmp_path / "detector.safetensors"
+    save_detector(path, small_yolo(), [[1.5, 1.0], [2.5, 3.0]], ["a", "b", "c"])
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.extra == {"anchors": [[1.5, 1.0], [2.5, 3.0]]} and checkpoint.class_names == ["a", "b", "c"]
+    assert checkpoint.config["name"] == "tiny_yolo"
+
+
+def test_saving_needs_one_anchor_pair_per_anchor_of_the_model(tmp_path):
+    with pytest.raises(ValueError, match="3 anchors for a model with 2 anchors per cell"):
+        save_detector(tmp_path / "d.safetensors", small_yolo(), [[1, 1], [2, 2], [3, 3]], ["a", "b", "c"])
+
+
 def test_loading_a_plain_state_dict_is_refused(tmp_path):
     path = tmp_path / "plain.safetensors"
     save_state(path, small_yolo().state_dict())
     assert load_state(path)[1] == {}
-    with pytest.raises(ValueError, match="not a cnnkit detector"):
+    with pytest.raises(ValueError, match="not a cnnkit checkpoint"):
+        load_detector(path)
+
+
+def test_loading_a_checkpoint_without_anchors_is_refused(tmp_path):
+    path = tmp_path / "classifier.safetensors"
+    save(small_yolo(), path)
+    with pytest.raises(ValueError, match="without anchors, not a detector"):
+        load_detector(path)
+
+
+def test_an_old_detector_file_is_refused_with_how_to_retrain(tmp_path):
+    path = tmp_path / "detector.safetensors"
+    model = small_yolo()
+    save_state(path, model.state_dict(), {"format": "cnnkit.detector/1", "model": json.dumps(model.config),
+                                          "anchors": "[[1, 1], [2, 2]]", "class_names": '["a", "b", "c"]'})
+    with pytest.raises(ValueError, match=r"old detector.*`cnnkit detect train`"):
         load_detector(path)

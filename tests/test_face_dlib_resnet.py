@@ -1,4 +1,4 @@
-"""dlib's face recognition ResNet on cnnkit ops: structure, preprocessing, shapes (random weights).
+"""dlib's face recognition ResNet in the zoo: structure, preprocessing, shapes (random weights).
 
 Agreement with dlib itself and with PyTorch is in tests/reference/test_face_dlib.py.
 """
@@ -6,14 +6,22 @@ import numpy as np
 import pytest
 
 from cnnkit import Tensor, gradcheck
-from cnnkit.face.dlib_resnet import CHANNEL_MEANS, DlibFaceResNet, _padded_add
+from cnnkit.models import get_model
+from cnnkit.models.dlib_resnet import CHANNEL_MEANS, _padded_add, dlib_state_dict
 
 from reference.test_face_dlib import random_state
 
 
+def loaded(state, **kwargs):
+    """The zoo's dlib_face_resnet with a state dict in dlib's layout."""
+    model = get_model("dlib_face_resnet", **kwargs)
+    model.load_state_dict(dlib_state_dict(state))
+    return model.eval()
+
+
 @pytest.fixture(scope="module")
 def net():
-    return DlibFaceResNet(random_state())
+    return loaded(random_state())
 
 
 def test_padded_add_zero_fills_rows_columns_and_channels_at_the_end():
@@ -54,9 +62,9 @@ def test_embed_chips_rejects_a_chip_of_the_wrong_size(net):
         net.embed_chips(np.zeros((100, 100, 3), dtype=np.uint8))
 
 
-def test_forward_in_float64_stays_float64(net):
+def test_a_float64_model_computes_in_float64(net):
     x = np.random.default_rng(2).standard_normal((1, 150, 150, 3)) * 0.3
-    out = net(x)
+    out = loaded(random_state(), dtype="float64")(x)
     assert out.dtype == np.float64
     np.testing.assert_allclose(out.numpy(), net(x.astype(np.float32)).numpy(), rtol=1e-3, atol=1e-4)
 
@@ -65,4 +73,11 @@ def test_state_dict_with_missing_layers_is_refused():
     state = random_state()
     del state["conv29.weight"]
     with pytest.raises(ValueError, match="conv29.weight"):
-        DlibFaceResNet(state)
+        loaded(state)
+
+
+def test_dlib_layout_maps_affine_gamma_and_beta_to_weight_and_bias_and_keeps_the_input_means():
+    state = dlib_state_dict(random_state(), {"input": {"avg_red": 1.0, "avg_green": 2.0, "avg_blue": 3.0}})
+    assert "affine7.weight" in state and "affine7.bias" in state and "affine7.gamma" not in state
+    np.testing.assert_array_equal(state["mean"], [1, 2, 3])
+    assert set(state) == set(get_model("dlib_face_resnet").state_dict())

@@ -16,7 +16,7 @@ from cnnkit.face.landmarks import MTCNN_TO_DLIB_BOX, ShapePredictor, dlib_box_fr
 
 from test_io_dlib_shape_predictor import predictor_bytes, random_state
 
-NAMED_FACES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "named_faces"
+NAMED_FACES = Path(__file__).resolve().parent / "data" / "named_faces"
 
 
 def hand_built():
@@ -83,10 +83,10 @@ def test_the_box_is_rounded_to_whole_pixels_as_dlibs_rectangle():
                                   predictor.predict(image, (0, 0, 10, 10)))
 
 
-def test_predict_rejects_float_images_and_bad_boxes():
+def test_predict_rejects_0_255_float_images_and_bad_boxes():
     predictor = ShapePredictor(hand_built())
-    with pytest.raises(ValueError, match="uint8"):
-        predictor.predict(np.zeros((11, 11), np.float32), (0, 0, 10, 10))
+    with pytest.raises(ValueError, match=r"within \[0, 1\]"):
+        predictor.predict(np.full((11, 11), 200, np.float32), (0, 0, 10, 10))
     with pytest.raises(ValueError, match="4 finite numbers"):
         predictor.predict(image_with({}), (0, 0, 10))
 
@@ -146,8 +146,6 @@ def named_faces():
     """(file, RGB image, dlib's box, dlib's 5 landmarks) of named_faces/faces.csv."""
     from PIL import Image
 
-    if not NAMED_FACES.is_dir():
-        pytest.skip(f"the named_faces photos are not at {NAMED_FACES}")
     with open(NAMED_FACES / "faces.csv", newline="") as f:
         for row in csv.DictReader(f):
             image = np.asarray(Image.open(NAMED_FACES / row["file"]).convert("RGB"))

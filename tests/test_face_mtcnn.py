@@ -7,10 +7,11 @@ import pytest
 
 from cnnkit.autograd.tensor import no_grad
 from cnnkit.face.align import FIVE_POINT_TEMPLATE, face_chip_details
-from cnnkit.face.mtcnn import (MTCNN, MTCNN_TEMPLATE, ONet, PNet, RNet, _nms_min, _proposals, area_resize,
-                               crop_and_resize, detect_faces, dlib_landmarks, image_pyramid_scales)
+from cnnkit.face.mtcnn import (MTCNN, MTCNN_TEMPLATE, _nms_min, _proposals, crop_and_resize,
+                               detect_faces, dlib_landmarks, image_pyramid_scales)
+from cnnkit.models.mtcnn import ONet, PNet, RNet
 
-NAMED_FACES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "named_faces"
+NAMED_FACES = Path(__file__).resolve().parent / "data" / "named_faces"
 
 
 def randomised(module, seed=0):
@@ -96,19 +97,6 @@ def test_pyramid_starts_at_12_over_min_size_and_shrinks_by_the_factor():
 
 def test_pyramid_of_an_image_smaller_than_the_window_is_empty():
     assert image_pyramid_scales(19, 400, min_size=20) == []
-
-
-def test_area_resize_by_an_integer_factor_averages_blocks():
-    image = np.random.default_rng(0).random((6, 9, 3)).astype(np.float32)
-    expected = image.reshape(2, 3, 3, 3, 3).mean(axis=(1, 3))
-    np.testing.assert_allclose(area_resize(image, 2, 3), expected, rtol=1e-6)
-
-
-def test_area_resize_by_a_fraction_keeps_the_mean():
-    image = np.random.default_rng(1).random((17, 23, 3))
-    resized = area_resize(image, 7, 10)
-    assert resized.dtype == np.float64
-    np.testing.assert_allclose(resized.mean(axis=(0, 1)), image.mean(axis=(0, 1)), rtol=1e-12)
 
 
 def test_crop_and_resize_samples_bilinearly_between_the_box_corners():

@@ -1,229 +1,14 @@
-"""The AT&T reader, the P x K sampler, the evaluation functions and the training loop of cnnkit.face.siamese."""
+"""The Siamese training recipe (through cnnkit.train.fit)."""
+import math
+
 import numpy as np
 import pytest
 
-from cnnkit import Tensor, nn, no_grad
-from cnnkit.face.att import ATT_ENV, default_att_root, load_att_faces, read_pgm, split_people
-from cnnkit.face.siamese import (EmbeddingNet, PKBatchSampler, best_threshold, downscale, embed_images,
-                                 evaluate_embeddings, l2_normalize, load_embedding_net,
-                                 one_shot_identification_accuracy, pair_distances, save_embedding_net,
-                                 train_embedding, verification_accuracy)
-from cnnkit.io import save_state
+from cnnkit import Tensor, nn, no_grad, train
+from cnnkit.face.siamese import VerificationMetrics, train_embedding
 from cnnkit.face.triplet import batch_hard_triplet_loss
-
-
-def _write_pgm(path, pixels, maxval=255):
-    """A binary PGM of ``pixels`` (uint8)."""
-    H, W = pixels.shape
-    path.write_bytes(f"P5\n# made by a test\n{W} {H}\n{maxval}\n".encode() + pixels.astype(np.uint8).tobytes())
-
-
-def test_read_pgm_returns_pixels_and_maxval_past_a_comment(tmp_path):
-    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    _write_pgm(tmp_path / "a.pgm", pixels)
-    read, maxval = read_pgm(tmp_path / "a.pgm")
-    assert maxval == 255 and read.dtype == np.uint8
-    np.testing.assert_array_equal(read, pixels)
-
-
-def test_read_pgm_rejects_a_truncated_file(tmp_path):
-    (tmp_path / "a.pgm").write_bytes(b"P5\n4 3\n255\n" + bytes(5))
-    with pytest.raises(ValueError, match="4x3 pixels"):
-        read_pgm(tmp_path / "a.pgm")
-
-
-def test_read_pgm_rejects_an_ascii_pgm(tmp_path):
-    (tmp_path / "a.pgm").write_bytes(b"P2\n1 1\n255\n7\n")
-    with pytest.raises(ValueError, match="P5"):
-        read_pgm(tmp_path / "a.pgm")
-
-
-def test_load_att_faces_reads_s1_to_s40_scaled_to_unit_range(tmp_path):
-    rng = np.random.default_rng(0)
-    for person in range(1, 41):
-        (tmp_path / f"s{person}").mkdir()
-        for number in range(1, 11):
-            _write_pgm(tmp_path / f"s{person}" / f"{number}.pgm", np.full((112, 92), person * 6 + number, np.uint8))
-    _write_pgm(tmp_path / "s3" / "2.pgm", rng.integers(0, 256, (112, 92)))
-    images, labels = load_att_faces(tmp_path)
-    assert images.shape == (400, 112, 92, 1) and images.dtype == np.float32
-    np.testing.assert_array_equal(labels, np.repeat(np.arange(40), 10))
-    assert images[0, 0, 0, 0] == np.float32(7 / 255)
-    np.testing.assert_array_equal(images[21, ..., 0] * 255, read_pgm(tmp_path / "s3" / "2.pgm")[0])
-
-
-def test_load_att_faces_names_the_missing_image(tmp_path):
-    (tmp_path / "s1").mkdir()
-    with pytest.raises(FileNotFoundError, match="1.pgm"):
-        load_att_faces(tmp_path)
-
-
-def test_default_att_root_follows_the_environment_variable(tmp_path, monkeypatch):
-    monkeypatch.setenv(ATT_ENV, str(tmp_path))
-    assert default_att_root() == tmp_path
-
-
-def test_default_att_root_says_what_to_set_when_the_folder_is_missing(tmp_path, monkeypatch):
-    monkeypatch.setenv(ATT_ENV, str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match=ATT_ENV):
-        default_att_root()
-
-
-def test_default_att_root_finds_shared_datasets_above_the_working_directory(tmp_path, monkeypatch):
-    monkeypatch.delenv(ATT_ENV, raising=False)
-    (tmp_path / "shared" / "datasets" / "att_faces").mkdir(parents=True)
-    (tmp_path / "repo").mkdir()
-    monkeypatch.chdir(tmp_path / "repo")
-    assert default_att_root().parts[-3:] == ("shared", "datasets", "att_faces")
-
-
-def _real_att_root():
-    """The project's copy of the AT&T faces, or None."""
-    try:
-        return default_att_root()
-    except FileNotFoundError:
-        return None
-
-
-@pytest.mark.skipif(_real_att_root() is None, reason="the AT&T faces are not in shared/datasets/att_faces")
-def test_load_att_faces_reads_the_real_database():
-    images, labels = load_att_faces()
-    assert images.shape == (400, 112, 92, 1) and 0 <= images.min() and images.max() <= 1
-    assert np.bincount(labels).tolist() == [10] * 40
-    assert len({image.tobytes() for image in images}) == 400
-
-
-def test_split_people_holds_out_whole_people_reproducibly():
-    labels = np.repeat(np.arange(40), 10)
-    train, held_out = split_people(labels, n_eval=10, seed=0)
-    assert len(train) == 30 and len(held_out) == 10
-    assert np.intersect1d(train, held_out).size == 0
-    np.testing.assert_array_equal(np.union1d(train, held_out), np.arange(40))
-    np.testing.assert_array_equal(split_people(labels, 10, seed=0)[1], held_out)
-
-
-def test_pk_sampler_batches_hold_p_people_with_k_distinct_images_each():
-    labels = np.repeat(np.arange(6), 5)
-    sampler = PKBatchSampler(labels, P=3, K=4, seed=0)
-    batches = list(sampler)
-    assert len(batches) == len(sampler) == 30 // 12
-    for batch in batches:
-        rows = labels[batch].reshape(3, 4)
-        assert (rows == rows[:, :1]).all()             # one person per row
-        assert len(np.unique(rows[:, 0])) == 3         # P different people
-        assert len(np.unique(batch)) == 12             # no image twice
-
-
-def test_pk_sampler_rejects_k_larger_than_the_fewest_images_of_a_person():
-    labels = np.array([0, 0, 0, 1, 1])
-    with pytest.raises(ValueError, match="fewest images"):
-        PKBatchSampler(labels, P=2, K=3)
-
-
-def test_downscale_averages_blocks():
-    images = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
-    np.testing.assert_array_equal(downscale(images, 2)[0, ..., 0], [[2.5, 4.5], [10.5, 12.5]])
-
-
-def test_l2_normalize_gives_unit_rows():
-    out = l2_normalize(Tensor(np.array([[3.0, 4.0], [0.0, 2.0]], dtype=np.float32)))
-    np.testing.assert_allclose(out.data, [[0.6, 0.8], [0.0, 1.0]], rtol=1e-6)
-
-
-def test_embedding_net_outputs_unit_vectors_of_embedding_dim():
-    model = EmbeddingNet(channels=(4, 8), embedding_dim=5, input_size=(16, 12), rng=0)
-    out = embed_images(model, np.random.default_rng(0).random((6, 16, 12, 1), dtype=np.float32))
-    assert out.shape == (6, 5) and out.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
-
-
-def test_embedding_net_with_average_pooling_takes_any_input_size():
-    model = EmbeddingNet(channels=(4, 8), embedding_dim=5, input_size=None, rng=0)
-    assert embed_images(model, np.zeros((2, 9, 13, 1), dtype=np.float32)).shape == (2, 5)
-
-
-def test_embedding_net_rejects_an_input_size_its_pooling_would_empty():
-    with pytest.raises(ValueError, match="too small"):
-        EmbeddingNet(channels=(4, 8, 16), input_size=(16, 7))
-
-
-def test_pair_distances_lists_every_unordered_pair_once():
-    embeddings = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
-    distances, same = pair_distances(embeddings, [7, 7, 8])
-    np.testing.assert_allclose(distances, [5.0, 1.0, np.sqrt(18.0)])
-    np.testing.assert_array_equal(same, [True, False, False])
-
-
-def test_best_threshold_separates_separable_pairs_perfectly():
-    distances = np.array([0.1, 0.2, 0.9, 1.0, 0.3])
-    same = np.array([True, True, False, False, True])
-    threshold, accuracy = best_threshold(distances, same)
-    assert accuracy == 1.0 and 0.3 < threshold < 0.9
-    assert threshold == pytest.approx(0.6)
-
-
-def test_best_threshold_maximises_accuracy_on_overlapping_pairs():
-    # sorted: 0.1 S, 0.2 D, 0.3 S, 0.4 S, 0.5 D, 0.6 D; best cut after 0.4: 5 of 6 right
-    distances = np.array([0.6, 0.1, 0.4, 0.2, 0.5, 0.3])
-    same = np.array([False, True, True, False, False, True])
-    threshold, accuracy = best_threshold(distances, same)
-    assert threshold == pytest.approx(0.45) and accuracy == pytest.approx(5 / 6)
-
-
-def test_best_threshold_does_not_cut_between_equal_distances():
-    threshold, accuracy = best_threshold(np.array([0.5, 0.5, 0.9]), np.array([True, False, False]))
-    assert accuracy == pytest.approx(2 / 3)
-    assert threshold < 0.5 or threshold > 0.5
-
-
-def test_best_threshold_balanced_favours_the_rare_same_pairs():
-    # one same pair at 0.5 among nine different pairs, two of them closer
-    distances = np.array([0.1, 0.2, 0.5, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8])
-    same = np.arange(10) == 2
-    plain, plain_accuracy = best_threshold(distances, same)
-    balanced, balanced_accuracy = best_threshold(distances, same, balanced=True)
-    assert plain < 0.5 and plain_accuracy == pytest.approx(0.9)
-    assert 0.5 < balanced < 0.8 and balanced_accuracy == pytest.approx((1 + 7 / 9) / 2)
-
-
-def test_verification_accuracy_counts_distance_at_threshold_as_same():
-    accuracy, tpr, tnr = verification_accuracy(np.array([0.5, 0.7, 0.2]), np.array([True, False, False]), 0.5)
-    assert (accuracy, tpr, tnr) == (pytest.approx(2 / 3), 1.0, 0.5)
-
-
-def test_one_shot_identification_is_perfect_on_tight_clusters():
-    rng = np.random.default_rng(0)
-    centres = np.eye(4) * 10
-    labels = np.repeat(np.arange(4), 3)
-    embeddings = centres[labels] + rng.normal(scale=0.1, size=(12, 4))
-    assert one_shot_identification_accuracy(embeddings, labels) == 1.0
-
-
-def test_one_shot_identification_averages_over_the_enrolled_image():
-    # person 0: images at 0, 1, 10; person 1: images at 4, 5, 6 (1-D embeddings)
-    embeddings = np.array([[0.0], [1.0], [10.0], [4.0], [5.0], [6.0]])
-    labels = np.array([0, 0, 0, 1, 1, 1])
-    # enrol image 0: gallery 0 and 4 -> queries 1 (0 ok), 10 (1 wrong), 5 (1 ok), 6 (1 ok) = 3/4
-    assert one_shot_identification_accuracy(embeddings, labels, enrolled=0) == 0.75
-    # enrol image 1: gallery 1 and 5 -> 0 ok, 10 wrong, 4 ok, 6 ok = 3/4
-    # enrol image 2: gallery 10 and 6 -> 0 wrong, 1 wrong, 4 ok, 5 ok = 2/4
-    assert one_shot_identification_accuracy(embeddings, labels) == pytest.approx((0.75 + 0.75 + 0.5) / 3)
-
-
-def test_evaluate_embeddings_refuses_people_seen_in_training():
-    embeddings = np.eye(4)
-    with pytest.raises(ValueError, match="must not appear"):
-        evaluate_embeddings(embeddings, [0, 0, 1, 1], embeddings, [1, 1, 2, 2])
-
-
-def test_evaluate_embeddings_reports_perfect_scores_on_separated_people():
-    rng = np.random.default_rng(1)
-    labels = np.repeat(np.arange(6), 4)
-    embeddings = np.eye(6)[labels] + rng.normal(scale=0.05, size=(24, 6))
-    report = evaluate_embeddings(embeddings[:12], labels[:12], embeddings[12:], labels[12:])
-    assert report["verification_accuracy"] == 1.0 and report["one_shot_accuracy"] == 1.0
-    assert report["eval_pairs"] == 66 and report["eval_same_pairs"] == 18
-    assert report["all_different_accuracy"] == pytest.approx(48 / 66)
+from cnnkit.models import get_model
+from cnnkit.models.face_embedding import EmbeddingNet, l2_normalize
 
 
 def _toy_faces(n_people=4, per_person=6, seed=0):
@@ -233,6 +18,10 @@ def _toy_faces(n_people=4, per_person=6, seed=0):
     labels = np.repeat(np.arange(n_people), per_person)
     noise = rng.normal(scale=0.2, size=(len(labels), 12, 12, 1)).astype(np.float32)
     return patterns[labels] + noise, labels
+
+
+def _small_net(seed=0):
+    return get_model("face_embedding", channels=(4, 8), embedding_dim=6, input_size=(12, 12), rng=seed)
 
 
 def test_training_steps_reduce_the_batch_hard_loss():
@@ -245,9 +34,53 @@ def test_training_steps_reduce_the_batch_hard_loss():
 
     before = loss_on_all()
     history = train_embedding(model, images, labels, epochs=4, P=4, K=3, lr=1e-2, shift=-1, seed=0)
-    assert history["steps"] == 8
-    assert len(history["fraction_active"]) == 4 and all(0 <= f <= 1 for f in history["fraction_active"])
+    assert len(history) == 4 and all(0 <= f <= 1 for f in history["fraction_active"])
     assert loss_on_all() < 0.5 * before
+
+
+def test_learning_rate_is_annealed_to_zero_over_the_batches_of_all_epochs():
+    images, labels = _toy_faces()  # 24 images in batches of 4 x 3: 2 steps per epoch, 8 in all
+    history = train_embedding(_small_net(), images, labels, epochs=4, P=4, K=3, lr=1e-2, shift=-1)
+    np.testing.assert_allclose(history["lr"], [1e-2 * (1 + math.cos(math.pi * 2 * k / 8)) / 2 for k in range(4)])
+
+
+class _StopAfter(train.Callback):
+    """Ends training after ``epochs`` epochs, as an interruption would."""
+
+    def __init__(self, epochs):
+        self.epochs, self.stop_reason = epochs, f"stopped after {epochs} epochs"
+
+    def on_epoch_end(self, model, epoch, logs):
+        return epoch == self.epochs
+
+
+def test_resumed_training_equals_uninterrupted_training_bit_for_bit(tmp_path):
+    images, labels = _toy_faces()
+    options = dict(epochs=4, P=4, K=3, shift=2, seed=3, mining="semi_hard")  # sampler and augmentation both random
+    straight = _small_net()
+    train_embedding(straight, images, labels, run=train.RunFolder(tmp_path / "straight"), **options)
+    interrupted = _small_net()
+    train_embedding(interrupted, images, labels, run=train.RunFolder(tmp_path / "run"), callbacks=[_StopAfter(2)],
+                    **options)
+    resumed = _small_net()
+    history = train_embedding(resumed, images, labels, run=train.RunFolder(tmp_path / "run"),
+                              resume=tmp_path / "run", **options)
+    assert len(history) == 4
+    for key, value in straight.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
+
+
+def test_verification_metrics_are_logged_every_epoch_and_the_threshold_travels_with_the_run(tmp_path):
+    images, labels = _toy_faces(n_people=6)
+    is_train = labels < 4
+    extra = {"task": "face_embedding"}
+    run = train.RunFolder(tmp_path / "run", preprocessing={"input_shape": [12, 12, 1]}, extra=extra)
+    history = train_embedding(_small_net(), images[is_train], labels[is_train], epochs=2, P=4, K=3, shift=-1,
+                              callbacks=[VerificationMetrics(images, labels, is_train, extra)], run=run)
+    assert {"threshold", "train_verification_accuracy", "val_verification_accuracy",
+            "val_one_shot_accuracy"} <= set(history.keys())
+    saved = train.load_checkpoint(run.last)
+    assert saved.extra["threshold"] == history["threshold"][-1]
 
 
 class _OnePoint(nn.Module):
@@ -265,27 +98,10 @@ def test_train_embedding_warns_when_the_embeddings_collapse_to_a_point():
     images, labels = _toy_faces()
     with pytest.warns(RuntimeWarning, match="collapsed"):
         history = train_embedding(_OnePoint(), images, labels, epochs=3, P=4, K=3, lr=0.0, shift=-1)
-    assert history["fraction_active"] == [1.0, 1.0, 1.0]
+    assert list(history["fraction_active"]) == [1.0, 1.0, 1.0]
 
 
 def test_train_embedding_rejects_an_unknown_mining():
     images, labels = _toy_faces()
     with pytest.raises(ValueError, match="mining"):
         train_embedding(EmbeddingNet(channels=(4,), input_size=(12, 12), rng=0), images, labels, mining="hardest")
-
-
-def test_saved_embedding_net_loads_back_with_its_architecture_and_metadata(tmp_path):
-    images, labels = _toy_faces()
-    model = EmbeddingNet(channels=(4, 8), embedding_dim=6, input_size=(12, 12), rng=0)
-    train_embedding(model, images, labels, epochs=1, P=4, K=3, shift=-1)
-    save_embedding_net(tmp_path / "net.safetensors", model, {"threshold": "0.5"})
-    loaded, metadata = load_embedding_net(tmp_path / "net.safetensors")
-    assert loaded.channels == (4, 8) and loaded.input_size == (12, 12) and not loaded.training
-    assert metadata["threshold"] == "0.5"
-    np.testing.assert_array_equal(embed_images(loaded, images), embed_images(model, images))
-
-
-def test_load_embedding_net_refuses_other_weights(tmp_path):
-    save_state(tmp_path / "other.safetensors", {"w": np.zeros(3, np.float32)}, {"model": "LeNet5"})
-    with pytest.raises(ValueError, match="EmbeddingNet"):
-        load_embedding_net(tmp_path / "other.safetensors")

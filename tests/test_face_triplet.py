@@ -121,3 +121,14 @@ def test_mining_reports_every_triplet_active_when_embeddings_collapse(mining):
 def test_mining_rejects_labels_of_the_wrong_length():
     with pytest.raises(ValueError, match=r"\(8,\).*\(7,\)"):
         batch_hard_triplet_loss(embeddings(), LABELS[:7])
+
+
+def test_triplet_loss_takes_a_negative_margin():
+    a, p, n = embeddings(5), embeddings(5), embeddings(5)
+    expected = sum(max(sqdist(a[i], p[i]) - sqdist(a[i], n[i]) - 0.7, 0.0) for i in range(5))
+    assert triplet_loss(a, p, n, alpha=-0.7).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_triplet_loss_rejects_a_margin_that_is_not_a_finite_number():
+    with pytest.raises(ValueError, match="finite"):
+        triplet_loss(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)), alpha=float("nan"))

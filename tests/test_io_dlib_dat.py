@@ -5,7 +5,7 @@ import pytest
 
 from cnnkit.io import load_dlib_dnn
 
-# A writer for dlib's DNN serialization (tests only), following /work/shared/DLIB.md.
+# A writer for dlib's DNN serialization (tests only), following dlib's serialize.h and dnn/core.h.
 
 
 def _int(value):
@@ -81,6 +81,11 @@ def write_dat(layers, avg=(122.5, 117.0, 104.25), size=(6, 6), margin=0.04, dist
 @pytest.fixture
 def tiny():
     """A small residual net in dlib's format, with the arrays it holds."""
+    return tiny_net()
+
+
+def tiny_net():
+    """``(file bytes, layer template, arrays)`` of a small residual net in dlib's format."""
     rng = np.random.default_rng(4)
     w1 = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     b1 = rng.standard_normal(4).astype(np.float32)
@@ -163,3 +168,17 @@ def test_a_file_that_is_not_dlib_is_refused_at_byte_zero(tmp_path):
     (tmp_path / "x.dat").write_bytes(b"PK\x03\x04 not a dlib network")
     with pytest.raises(ValueError, match=r"at byte 0: expected the loss layer version"):
         load_dlib_dnn(tmp_path / "x.dat")
+
+
+def test_tensor_dimension_beyond_2_31_is_refused_before_reshaping():
+    from cnnkit.io.dlib_serialize import DlibReader
+    reader = DlibReader(_shape((0, 2**40, 1, 1), 2), "x.dat")
+    with pytest.raises(ValueError, match=r"x\.dat: at byte 2: expected t with dimensions in \[0, 2\*\*31\), "
+                                         r"found \(0, 1099511627776, 1, 1\)"):
+        reader.tensor("t")
+
+
+def test_float_overflowing_a_double_names_the_byte_offset():
+    from cnnkit.io.dlib_serialize import DlibReader
+    with pytest.raises(ValueError, match=r"x\.dat: at byte 0: expected f, found 9223372036854775808 \* 2\*\*1000"):
+        DlibReader(_int(2**63) + _int(1000), "x.dat").float("f")

@@ -7,7 +7,7 @@ import pytest
 from cnnkit.io.dlib_shape_predictor import load_dlib_shape_predictor
 
 # A writer of dlib's shape_predictor serialization (tests only), following
-# dlib/image_processing/shape_predictor.h and /work/shared/DLIB.md.
+# dlib/image_processing/shape_predictor.h and dlib/serialize.h.
 
 
 def _int(value):

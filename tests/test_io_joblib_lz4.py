@@ -42,14 +42,84 @@ def test_pickle_calling_a_function_is_refused_without_running_it(tmp_path):
     marker = tmp_path / "pwned"
     source = tmp_path / "evil.lz4"
     source.write_bytes(lz4_frame.compress(pickle.dumps([_Mkdir(str(marker))])))
-    with pytest.raises(RefusedPickleError, match=r"refusing to load posix\.mkdir"):
+    with pytest.raises(RefusedPickleError, match=r"evil\.lz4: refusing to load posix\.mkdir"):
+        load_joblib_lz4(source)
+    assert not marker.exists()
+
+
+def _text(value):
+    """BINUNICODE: a str in any pickle protocol from 1."""
+    data = value.encode()
+    return b"X" + len(data).to_bytes(4, "little") + data
+
+
+def _wrapper(fields):
+    """Opcodes pushing a joblib NumpyArrayWrapper built from ``fields`` (name -> opcodes of the value)."""
+    items = b"".join(_text(name) + value for name, value in fields.items())
+    return b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81q\x01}(" + items + b"ub"
+
+
+_FLOAT32 = b"cnumpy\ndtype\n(" + _text("f4") + b"\x89\x88tR(K\x03" + _text("<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+
+
+def _nested_wrapper_exploit(marker):
+    """The nested-wrapper trick: wrapper 1 (memo 1) carries a forged ``hasobject=True`` attribute and is then
+    given as the dtype of wrapper 2, so joblib 1.3-1.5.3 read wrapper 2 with a plain ``pickle.load`` of what
+    follows: here a ``__reduce__`` payload that would create ``marker``."""
+    first = _wrapper({"subclass": b"cnumpy\nndarray\n", "shape": b"K\x02\x85", "order": _text("C"),
+                      "dtype": _FLOAT32, "allow_mmap": b"\x89", "hasobject": b"\x88"})
+    second = _wrapper({"subclass": b"cnumpy\nndarray\n", "shape": b")", "order": _text("C"),
+                       "dtype": b"h\x01", "allow_mmap": b"\x89"})
+    payload = pickle.dumps(_Mkdir(str(marker)), protocol=2)
+    return b"\x80\x02](" + first + np.zeros(2, "<f4").tobytes() + second.replace(b"q\x01", b"") + payload + b"e."
+
+
+def test_nested_wrapper_trick_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+    source = tmp_path / "nested.lz4"
+    source.write_bytes(lz4_frame.compress(_nested_wrapper_exploit(marker)))
+    with pytest.raises(ValueError, match=r"nested\.lz4: refusing an array wrapper with unknown fields \['hasobject'\]"):
+        load_joblib_lz4(source)
+    assert not marker.exists()
+
+
+def test_wrapper_whose_dtype_is_another_wrapper_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+    source = tmp_path / "nested.lz4"
+    exploit = _nested_wrapper_exploit(marker).replace(_text("hasobject") + b"\x88", b"")
+    source.write_bytes(lz4_frame.compress(exploit))
+    with pytest.raises(ValueError, match=r"nested\.lz4: refusing an array wrapper whose dtype is a _ArrayWrapper"):
         load_joblib_lz4(source)
     assert not marker.exists()
 
 
 def test_object_arrays_are_refused(tmp_path):
-    with pytest.raises(RefusedPickleError, match="dtype"):
+    with pytest.raises(RefusedPickleError, match=r"o\.lz4: refusing numpy dtype 'O8'"):
         load_joblib_lz4(_write(tmp_path / "o.lz4", [np.array([1, "a"], dtype=object)]))
+
+
+def test_refusals_are_value_errors():
+    assert issubclass(RefusedPickleError, ValueError) and issubclass(RefusedPickleError, pickle.UnpicklingError)
+
+
+def test_big_endian_and_fortran_arrays_read_back_exactly(tmp_path):
+    arrays = [np.arange(6, dtype=">f8").reshape(2, 3), np.asfortranarray(np.arange(12, dtype=np.int16).reshape(3, 4))]
+    for got, want in zip(load_joblib_lz4(_write(tmp_path / "w.lz4", arrays)), arrays):
+        np.testing.assert_array_equal(got, want.astype(np.float32))
+
+
+def test_shape_larger_than_the_data_is_refused_before_allocating(tmp_path):
+    exploit = b"\x80\x02](" + _wrapper({"subclass": b"cnumpy\nndarray\n", "shape": b"\x8a\x08" + (2**62).to_bytes(8, "little") + b"\x85",
+                                          "order": _text("C"), "dtype": _FLOAT32}) + b"e."
+    (tmp_path / "big.lz4").write_bytes(lz4_frame.compress(exploit))
+    with pytest.raises(ValueError, match=r"big\.lz4: .*needs 18446744073709551616 bytes"):
+        load_joblib_lz4(tmp_path / "big.lz4")
+
+
+def test_decompression_bomb_is_refused_while_decompressing(tmp_path):
+    (tmp_path / "bomb.lz4").write_bytes(lz4_frame.compress(b"\0" * (1 << 20)))
+    with pytest.raises(ValueError, match=r"bomb\.lz4: decompresses to more than 1000 bytes"):
+        load_joblib_lz4(tmp_path / "bomb.lz4", max_bytes=1000)
 
 
 def test_sha256_mismatch_is_refused_before_unpickling(tmp_path):

@@ -50,3 +50,31 @@ def test_missing_dataset_is_reported_by_name(tmp_path):
         f["block1/layers/conv2d/vars/0"] = np.zeros((3, 3, 3, 2), dtype=np.float32)
     with pytest.raises(ValueError, match=r"block1/layers/conv2d/vars/1"):
         load_keras_hed(tmp_path / "other.h5")
+
+
+def test_a_file_that_is_not_hdf5_names_the_file(tmp_path):
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(ValueError, match=r"junk\.h5: not an HDF5 file"):
+        load_keras_hed(tmp_path / "junk.h5")
+
+
+def test_external_link_to_another_file_is_refused(tmp_path):
+    _write_hed(tmp_path / "other.h5")
+    _write_hed(tmp_path / "hed.h5")
+    with h5py.File(tmp_path / "hed.h5", "a") as f:
+        del f["block1/layers/conv2d/vars/0"]
+        f["block1/layers/conv2d/vars/0"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/block1/layers/conv2d/vars/0")
+    with pytest.raises(ValueError, match=r"hed\.h5: 'block1/layers/conv2d/vars/0' is a ExternalLink"):
+        load_keras_hed(tmp_path / "hed.h5")
+
+
+def test_dataset_larger_than_the_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    from cnnkit.io import keras_h5
+    _write_hed(tmp_path / "hed.h5")
+    with h5py.File(tmp_path / "hed.h5", "a") as f:
+        del f["block1/layers/conv2d/vars/0"]
+        # never written: reading it would fill 4 GB with the fill value
+        f.create_dataset("block1/layers/conv2d/vars/0", shape=(1024, 1024, 1024, 2), dtype="f4", chunks=True)
+    with pytest.raises(ValueError, match=r"hed\.h5: dataset '/block1/layers/conv2d/vars/0' of shape "
+                                         r"\(1024, 1024, 1024, 2\) needs 8589934592 bytes"):
+        load_keras_hed(tmp_path / "hed.h5")

@@ -113,3 +113,18 @@ def test_float64_models_compute_in_float64():
 def test_models_are_modules_with_summaries():
     s = get_model("lenet5").summary((32, 32, 1), show=False)
     assert s.total_params == 61_706 and s.macs == 416_520 and isinstance(s, nn.Summary)
+
+
+def test_vgg_starts_as_torchvision_does():
+    model = get_model("vgg16", num_classes=10, rng=0)
+    conv, dense = model.features[2], model.classifier[3]                    # (3, 3, 64, 64), (4096, 4096)
+    assert abs(conv.weight.data.std() - np.sqrt(2 / (9 * 64))) < 0.002      # He, fan_out
+    assert abs(dense.weight.data.std() - 0.01) < 1e-4
+    assert not conv.bias.data.any() and not dense.bias.data.any()
+
+
+def test_googlenet_starts_as_torchvision_does():
+    model = get_model("googlenet", num_classes=10, rng=0)
+    weights = np.concatenate([model.conv2.conv.weight.data.ravel(), model.inception5b.branch1.conv.weight.data.ravel()])
+    assert abs(weights.std() - 0.01) < 2e-4 and abs(weights.mean()) < 2e-4
+    assert abs(model.fc.weight.data.std() - 0.01) < 5e-4

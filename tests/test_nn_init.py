@@ -68,3 +68,15 @@ def test_default_conv_init_is_pytorch_uniform_one_over_sqrt_fan_in():
 def test_unknown_nonlinearity_lists_the_known_ones():
     with pytest.raises(ValueError, match="relu"):
         init.calculate_gain("swish")
+
+
+def test_trunc_normal_stays_within_absolute_bounds_with_the_truncated_spread():
+    w = init.trunc_normal_(np.empty(200_000, np.float32), std=1.0, a=-1.0, b=1.0, rng=0)
+    assert w.min() >= -1 and w.max() <= 1
+    # N(0, 1) cut to [-1, 1]: variance 1 - 2 phi(1) / (Phi(1) - Phi(-1)) = 0.2911
+    assert abs(w.std() - np.sqrt(0.29112)) < 0.005
+
+
+def test_trunc_normal_bounds_are_absolute_as_in_pytorch():
+    w = init.trunc_normal_(np.empty(100_000), std=0.01, a=-2.0, b=2.0, rng=0)
+    assert abs(w.std() - 0.01) < 2e-4

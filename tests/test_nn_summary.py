@@ -27,13 +27,21 @@ def test_rows_record_leaf_layers_in_call_order():
         ("3", "Flatten", (36,), 0), ("4", "Linear", (2,), 74)]
 
 
-def test_buffers_and_frozen_parameters_count_as_non_trainable():
+def test_total_params_counts_trainable_and_frozen_parameters_not_buffers():
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 36, 2))
     net[3].freeze()
     s = net.summary((8, 8, 1), show=False)
     assert s.trainable_params == 40 + 8
-    assert s.non_trainable_params == 8 + 290
-    assert s.total_params == 40 + 16 + 290
+    assert s.non_trainable_params == 290
+    assert s.total_params == 40 + 8 + 290 == sum(p.size for p in net.parameters())
+    assert s.buffer_elements == 8                                         # BatchNorm's running mean and variance
+    assert [r.params for r in s.rows] == [40, 8, 0, 290]
+
+
+def test_buffers_are_printed_on_their_own_line(capsys):
+    nn.Sequential(nn.BatchNorm2d(3)).summary((2, 2, 3))
+    printed = capsys.readouterr().out
+    assert "Total params: 6" in printed and "Buffers (not parameters): 6" in printed
 
 
 def test_summary_restores_training_mode_and_running_stats():

@@ -51,6 +51,8 @@ LINALG = {
 ACTIVATIONS = {
     "relu": (F.relu, [randn(4, 5)]),
     "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), [randn(4, 5)]),
+    "prelu_per_channel": (F.prelu, [randn(2, 3, 4, 5), randn(5)]),
+    "prelu_shared_slope": (F.prelu, [randn(4, 5), randn(1)]),
     "sigmoid": (F.sigmoid, [randn(4, 5) * 5]),
     "tanh": (F.tanh, [randn(4, 5)]),
     "softmax_last": (F.softmax, [randn(4, 5)]),

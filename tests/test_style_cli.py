@@ -2,7 +2,8 @@
 import numpy as np
 
 from cnnkit.cli import main
-from cnnkit.viz.images import load_image, save_image
+from cnnkit.data.images import load_image
+from cnnkit.viz.images import save_image
 
 
 def picture(tmp_path, name="in.png"):
@@ -22,8 +23,8 @@ def test_edges_writes_a_grey_map_of_the_picture_size(tmp_path, capsys):
 
 def test_stylize_rejects_a_tiny_size_before_loading_anything(tmp_path, capsys):
     path = picture(tmp_path)
-    assert main(["stylize", path, path, "--size", "8"]) == 1
-    assert "--size must be >= 16" in capsys.readouterr().err
+    assert main(["stylize", path, path, "--size", "8"]) == 2
+    assert "argument --size: must be at least 16, got 8" in capsys.readouterr().err
 
 
 def test_visualize_needs_weights_for_a_named_model(tmp_path, capsys):

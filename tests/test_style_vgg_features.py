@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cnnkit.models.vgg_features import LAYERS, MEAN_BGR, _resize_bilinear, hed_edges, vgg16_features
+from cnnkit.models.vgg_features import LAYERS, MEAN_BGR, hed_edges, vgg16_features
 
 rng = np.random.default_rng(0)
 MODEL = vgg16_features(weights=None, rng=0)
@@ -85,12 +85,6 @@ def test_layers_list_every_conv_and_pool_in_order():
     assert len(LAYERS) == 13 + 4
 
 
-def test_bilinear_resize_uses_half_pixel_centres():
-    up = _resize_bilinear(np.array([[[0.0, 1.0], [2.0, 3.0]]]), 4, 4)
-    np.testing.assert_allclose(up[0, 0], [0, 0.25, 0.75, 1])
-    np.testing.assert_allclose(up[0, :, 0], [0, 0.5, 1.5, 2])
-
-
 def test_hed_edges_are_probabilities_of_the_image_size():
     edges = hed_edges((image(24, 40)[0] * 255).astype(np.uint8), weights=hed_state())
     assert edges.shape == (24, 40) and edges.dtype == np.float32
@@ -105,3 +99,20 @@ def test_hed_edges_return_five_side_outputs_on_request():
 def test_hed_edges_need_the_side_output_weights():
     with pytest.raises(ValueError, match="dsn1.weight"):
         hed_edges(image()[0], weights=MODEL.state_dict())
+
+
+def test_the_zoo_builds_vgg16_features_and_loads_the_hed_convolutions_when_pretrained(monkeypatch):
+    import cnnkit.weights
+    from cnnkit.models import get_model
+
+    monkeypatch.setattr(cnnkit.weights, "load",
+                        lambda name, return_metadata=False: (hed_state(), {}) if name == "vgg16-hed" else None)
+    assert get_model("vgg16_features").config == {"name": "vgg16_features", "weights": None, "dtype": None}
+    model = get_model("vgg16_features", pretrained=True)
+    x = image()
+    np.testing.assert_array_equal(model.features(x, "conv3_1")["conv3_1"].numpy(),
+                                  MODEL.features(x, "conv3_1")["conv3_1"].numpy())
+
+
+def test_a_state_dict_passed_as_weights_is_not_recorded_in_the_config():
+    assert vgg16_features(hed_state()).config["weights"] is None

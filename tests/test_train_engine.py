@@ -11,14 +11,15 @@ from cnnkit.models import get_model
 from cnnkit.train import rng as rng_state
 
 
-def _digits(n=96, seed=0):
-    """Random 16x16 'images' whose label is the quadrant holding the brightest blob: learnable, small."""
+def _digits(n=96, seed=0, size=16):
+    """Random size x size 'images' whose label is the quadrant holding the brightest blob: learnable, small."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 4, n)
-    images = rng.random((n, 16, 16, 1)).astype(np.float32) * 0.3
+    images = rng.random((n, size, size, 1)).astype(np.float32) * 0.3
+    h = size // 2
     for i, label in enumerate(labels):
         r, c = divmod(int(label), 2)
-        images[i, r * 8 + 2:r * 8 + 6, c * 8 + 2:c * 8 + 6] += 1.0
+        images[i, r * h + h // 4:r * h + 3 * h // 4, c * h + h // 4:c * h + 3 * h // 4] += 1.0
     return images, labels
 
 
@@ -227,3 +228,23 @@ def test_data_loader_batch_transform_sees_every_array_and_the_sampler_picks_batc
     batches = list(loader)
     assert len(loader) == 2 and [b[1].tolist() for b in batches] == [[104, 100], [105]]
     assert batches[0][0].ravel().tolist() == [40.0, 0.0]
+
+
+def test_gradient_hook_changes_the_gradients_between_backward_and_the_step():
+    def trained(hook, lr):
+        model = get_model("resnet_small", num_classes=4, widths=(4, 8), rng=0)
+        train.fit(model, _digits(32), epochs=1, optimizer=optim.SGD(model.parameters(), lr=lr), batch_size=16,
+                  verbose=False, gradient_hook=hook)
+        return model.state_dict()
+
+    seen = []
+
+    def halve(parameters):
+        seen.append(len(parameters))
+        for p in parameters:
+            p.grad = p.grad * 0.5
+
+    halved, plain = trained(halve, 0.1), trained(None, 0.05)
+    assert seen == [len(list(get_model("resnet_small", num_classes=4, widths=(4, 8), rng=0).parameters()))] * 2
+    for key, value in plain.items():
+        np.testing.assert_allclose(halved[key], value, rtol=1e-6, atol=1e-7, err_msg=key)

@@ -1,8 +1,9 @@
-"""Pictures in and out: float conversion, resizing, grids, PNG round trips."""
+"""Pictures out: float conversion, grids, PNG round trips, crops."""
 import numpy as np
 import pytest
 
-from cnnkit.viz.images import as_float_image, image_grid, load_image, random_crops, resize_image, save_image, to_uint8
+from cnnkit.data.images import as_float_image, load_image, to_uint8
+from cnnkit.viz.images import image_grid, random_crops, save_image
 
 
 def test_uint8_and_grey_images_become_float_rgb_in_0_1():
@@ -13,19 +14,6 @@ def test_uint8_and_grey_images_become_float_rgb_in_0_1():
 
 def test_to_uint8_clips_and_rounds():
     np.testing.assert_array_equal(to_uint8(np.array([-0.2, 0.5, 1.3])), [0, 128, 255])
-
-
-def test_resize_keeps_the_aspect_ratio_for_a_longer_side():
-    assert resize_image(np.zeros((30, 60, 3), np.float32), longer_side=20).shape == (10, 20, 3)
-
-
-def test_resize_of_a_constant_image_stays_constant():
-    np.testing.assert_allclose(resize_image(np.full((9, 7), 0.25, np.float32), shape=(4, 5)), 0.25, atol=1e-6)
-
-
-def test_resize_needs_exactly_one_target():
-    with pytest.raises(ValueError, match="exactly one"):
-        resize_image(np.zeros((4, 4)), shape=(2, 2), longer_side=2)
 
 
 def test_png_round_trip(tmp_path):

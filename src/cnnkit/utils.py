@@ -34,3 +34,22 @@ def pair(value, name, low=0, integer=True):
         raise ValueError(f"{name} must be {what}{f' >= {low}' if integer and low else ''} or a pair of them, "
                          f"got {value!r}")
     return tuple(int(v) for v in values) if integer else values
+
+
+class MissingExtra(ImportError, RuntimeError):
+    """An optional package is not installed (a RuntimeError too, so the CLI reports it in one line)."""
+
+
+def require_extra(module, extra="ray"):
+    """Import the optional ``module`` (e.g. ``"ray"``, ``"pyarrow"``), or raise ``MissingExtra`` naming the extra.
+
+    Returns
+    -------
+    module
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(f"{module} is not installed; it is needed here: pip install 'cnnkit[{extra}]'") from None

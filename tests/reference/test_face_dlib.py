@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from cnnkit.face.align import align_face
-from cnnkit.face.dlib_resnet import DlibFaceResNet
+from cnnkit.models.dlib_resnet import DlibFaceResNet, dlib_state_dict
 
-NAMED_FACES = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "named_faces"
+NAMED_FACES = Path(__file__).resolve().parents[1] / "data" / "named_faces"
 
 
 def random_state(seed=0):
@@ -64,7 +64,8 @@ def torch_forward(state, x):
 def test_forward_matches_an_independent_pytorch_implementation():
     state = random_state()
     chips = np.random.default_rng(1).integers(0, 256, (2, 150, 150, 3), dtype=np.uint8)
-    net = DlibFaceResNet(state)
+    net = DlibFaceResNet()
+    net.load_state_dict(dlib_state_dict(state))
     ours = net.embed_chips(chips)
     theirs = torch_forward(state, net.preprocess(chips))
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * np.abs(theirs).max())
@@ -92,8 +93,6 @@ def dlib_models(tmp_path_factory):
     """(our network, dlib's recogniser, dlib module), both from the same released .dat file."""
     dlib = pytest.importorskip("dlib")
     pytest.importorskip("PIL")
-    if not NAMED_FACES.is_dir():
-        pytest.skip(f"the named_faces photos are not at {NAMED_FACES}")
     dat = os.environ.get("CNNKIT_DLIB_DAT")
     if dat is None:
         from cnnkit import weights

@@ -135,6 +135,14 @@ def test_activation_matches_torch(dtype, ours, theirs):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("slopes", [[0.1, -0.3, 0.7], [0.25]], ids=["per_channel", "shared"])
+def test_prelu_matches_torch(dtype, slopes):
+    ours, theirs = nn.PReLU(len(slopes), dtype=dtype), tnn.PReLU(len(slopes))
+    ours.weight.data[:] = slopes
+    compare(ours, theirs, images((2, 4, 5, 3)), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_matches_torch(dtype):
     compare(nn.Softmax(axis=-1), tnn.Softmax(dim=-1), images((4, 6)), dtype, image_input=False)
 

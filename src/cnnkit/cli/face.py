@@ -1,16 +1,21 @@
 """``cnnkit face``: detect faces, verify two photos, enrol people in a face database and identify them.
 
 Faces are found by dlib's HOG detector (``--detector hog``, the default), dlib's CNN
-detector (``cnn``) or MTCNN (``mtcnn``); descriptors are dlib's face ResNet. The
-weights are fetched into the cache on first use. ``face train`` trains the triplet
-model on the AT&T faces from scratch; ``face recognize`` and ``face locate`` are
-face_recognition's command-line tools (:mod:`cnnkit.cli.face_recognize`).
+detector (``cnn``), MTCNN (``mtcnn``) or face-api's tiny YOLO (``tiny_yolo``); descriptors
+are dlib's face ResNet, or with ``--embedding RUN`` the Siamese embedding that ``face
+train`` trains on the AT&T faces from scratch into a run folder (``runs/face/<name>/``).
+The weights are fetched into the cache on first use. ``face recognize`` and ``face
+locate`` are face_recognition's command-line tools (:mod:`cnnkit.cli.face_recognize`).
 """
 import json
+import os
 import sys
 
-from cnnkit.cli import face_recognize
+from cnnkit.cli import face_index, face_recognize
+from cnnkit.cli._args import at_least, positive
 
+TRAIN_ARGS = ("root", "epochs", "seed")
+DEFAULT_EPOCHS = 40
 #: The face detector of detect, verify, enroll and identify (see ``--detector``).
 DEFAULT_DETECTOR = "hog"
 
@@ -23,14 +28,17 @@ def register(subparsers):
     d = sub.add_parser("detect", help="find faces and 5 landmarks (JSON on stdout)")
     d.add_argument("image")
     d.add_argument("-o", "--output", default=None, help="also draw the boxes and landmarks into this PNG")
-    d.add_argument("--min-size", type=float, default=20, help="MTCNN: smallest face side to find, pixels (default 20)")
+    d.add_argument("--min-size", type=positive, default=20,
+                   help="mtcnn: smallest face side to find, pixels (default 20)")
     _detector_options(d)
     d.set_defaults(func=run_detect)
 
     v = sub.add_parser("verify", help="are the largest faces of two photos the same person?")
     v.add_argument("image_a")
     v.add_argument("image_b")
-    v.add_argument("--threshold", type=float, default=0.6, help="same person below this distance (default 0.6)")
+    v.add_argument("--threshold", type=positive, default=None,
+                   help="same person below this distance (default 0.6 for dlib, the embedding's own with --embedding)")
+    _embedding_option(v)
     _detector_options(v)
     v.set_defaults(func=run_verify)
 
@@ -38,30 +46,43 @@ def register(subparsers):
     e.add_argument("name")
     e.add_argument("images", nargs="+")
     e.add_argument("--db", required=True, help="the database folder (created if missing)")
+    _embedding_option(e)
     _detector_options(e)
     e.set_defaults(func=run_enroll)
 
     i = sub.add_parser("identify", help="name every face in a photo from a face database")
     i.add_argument("image")
     i.add_argument("--db", required=True, help="the database folder")
+    _embedding_option(i)
     _detector_options(i)
     i.set_defaults(func=run_identify)
 
-    t = sub.add_parser("train", help="train the triplet (Siamese) embedding on the AT&T faces from scratch")
-    t.add_argument("--root", default=None, help="the att_faces folder (s1 ... s40)")
-    t.add_argument("--epochs", type=int, default=40)
+    t = sub.add_parser("train", help="train the triplet (Siamese) embedding on the AT&T faces from scratch "
+                                     "into a run folder")
+    t.add_argument("--root", default=None,
+                   help="an att_faces folder (s1 ... s40); default: the copy shipped with cnnkit")
+    t.add_argument("--epochs", type=at_least(1), default=None, help=f"default {DEFAULT_EPOCHS}")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("-o", "--output", default="att_embedding.safetensors", help="where to save the trained weights")
+    t.add_argument("--project", default="runs", help="the folder of run folders (default runs)")
+    t.add_argument("--name", default="att", help="the run's name (default att; numbered if taken)")
+    t.add_argument("--out", default=None, help="the run folder itself (instead of --project/face/--name)")
+    t.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its weights/last.safetensors; --epochs may raise the epochs")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train)
     face_recognize.register(sub)
+    face_index.register(sub)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
-def _detector_options(parser):
-    """``--detector`` and ``--upsample`` for the commands that find faces."""
-    parser.add_argument("--detector", choices=("hog", "cnn", "mtcnn"), default=DEFAULT_DETECTOR,
-                        help=f"dlib's HOG or CNN face detector, or MTCNN (default {DEFAULT_DETECTOR})")
-    parser.add_argument("--upsample", type=int, default=1,
+def _detector_options(parser, default=None):
+    """``--detector`` and ``--upsample`` for the commands that find faces (``default``: :data:`DEFAULT_DETECTOR`)."""
+    from cnnkit.face.locate import DETECTORS
+
+    default = default or DEFAULT_DETECTOR
+    parser.add_argument("--detector", choices=DETECTORS, default=default,
+                        help=f"dlib's HOG or CNN face detector, MTCNN or face-api's tiny YOLO (default {default})")
+    parser.add_argument("--upsample", type=at_least(0), default=1,
                         help="hog/cnn: doublings of the image before detection (default 1)")
 
 
@@ -69,18 +90,32 @@ def _find(image, args):
     """Every face of an image with the chosen detector (records of :func:`cnnkit.face.locate.find_faces`)."""
     from cnnkit.face.locate import find_faces
 
-    if args.upsample < 0:
-        raise ValueError(f"--upsample must be >= 0, got {args.upsample}")
     return find_faces(image, args.detector, args.upsample, min_size=getattr(args, "min_size", 20))
 
 
-def _read(path):
-    """An image file as RGB uint8 (H, W, 3)."""
-    import numpy as np
-    from PIL import Image
+def _embedding_option(parser):
+    """``--embedding RUN_OR_FILE``: a Siamese embedding from ``cnnkit face train`` instead of dlib's ResNet."""
+    parser.add_argument("--embedding", default=None, metavar="RUN_OR_FILE",
+                        help="embed with what `cnnkit face train` wrote (a run folder or its weights/*.safetensors) "
+                             "instead of dlib's ResNet")
 
-    with Image.open(path) as picture:
-        return np.asarray(picture.convert("RGB"))
+
+def _network(args):
+    """The embedding ``--embedding`` names (None: dlib's ResNet)."""
+    if args.embedding is None:
+        return None
+    from cnnkit.face.embedders import load_embedding
+
+    return load_embedding(args.embedding)
+
+
+def _read(path):
+    """An image file as RGB uint8 (H, W, 3), as MTCNN and dlib read pictures."""
+    import numpy as np
+
+    from cnnkit.data.images import load_image
+
+    return load_image(path, dtype=np.uint8)
 
 
 def _faces_json(faces):
@@ -132,12 +167,14 @@ def _largest_face(path, image, args):
 
 def run_verify(args):
     """Print the distance between the two largest faces and the verdict."""
-    from cnnkit.face.embed import verify
+    from cnnkit.face.embed import same_person_distance, verify
 
+    network = _network(args)
+    threshold = same_person_distance(network) if args.threshold is None else args.threshold
     image_a, image_b = _read(args.image_a), _read(args.image_b)
     face_a, face_b = _largest_face(args.image_a, image_a, args), _largest_face(args.image_b, image_b, args)
-    distance, same = verify(image_a, image_b, args.threshold, face_a, face_b)
-    print(f"distance {distance:.4f}: {'same person' if same else 'different people'} (threshold {args.threshold})")
+    distance, same = verify(image_a, image_b, threshold, face_a, face_b, network)
+    print(f"distance {distance:.4f}: {'same person' if same else 'different people'} (threshold {threshold:g})")
     return 0
 
 
@@ -145,7 +182,8 @@ def run_enroll(args):
     """Embed the largest face of every image, then store them all at once under the name."""
     from cnnkit.face.database import FaceDatabase
 
-    db = FaceDatabase(args.db)
+    network = _network(args)
+    db = FaceDatabase(args.db, network=network)
     images = [_read(path) for path in args.images]
     faces = [_largest_face(path, image, args) for path, image in zip(args.images, images)]
     db.enroll(args.name, images, faces)
@@ -158,11 +196,11 @@ def run_identify(args):
     from cnnkit.face.database import FaceDatabase
     from cnnkit.face.embed import embed
 
-    db = FaceDatabase(args.db)
+    db = FaceDatabase(args.db, network=_network(args))
     if not len(db):
         raise ValueError(f"the face database {args.db} is empty; enrol people with `cnnkit face enroll` first")
     image = _read(args.image)
-    results = [(face, *db.nearest(embed(image, face))) for face in _find(image, args)]
+    results = [(face, *db.nearest(embed(image, face, db.network))) for face in _find(image, args)]
     if not results:
         print(f"no face found in {args.image}")
         return 1
@@ -172,11 +210,52 @@ def run_identify(args):
     return 0
 
 
+def _run_folder(args):
+    """The run folder: reopened for --resume (its args.json restoring the arguments), else created now."""
+    from cnnkit.train import RunFolder
+
+    if args.resume:
+        if not os.path.isdir(args.resume):
+            raise ValueError(f"--resume: {args.resume} is not a run folder")
+        run = RunFolder(args.resume)
+        saved = run.read_args()
+        missing = [key for key in TRAIN_ARGS if key not in saved]
+        if missing:
+            raise ValueError(f"--resume: {args.resume}/args.json lacks {missing}; it was not written by cnnkit face "
+                             f"train")
+        epochs = saved["epochs"] if args.epochs is None else args.epochs
+        vars(args).update({key: saved[key] for key in TRAIN_ARGS}, epochs=epochs)
+        return run
+    if args.epochs is None:
+        args.epochs = DEFAULT_EPOCHS
+    run = RunFolder(args.out) if args.out else RunFolder.create("face", args.name, root=args.project)
+    run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})
+    return run
+
+
 def run_train(args):
-    """Train the AT&T triplet embedding and print its scores on the people held out."""
+    """Train the AT&T triplet embedding into a run folder and print its scores on the people held out."""
+    from cnnkit import train
     from cnnkit.face.siamese import train_att
 
-    _, report = train_att(root=args.root, epochs=args.epochs, out=args.output, seed=args.seed)
-    print(f"saved {args.output}; on {len(report['eval_people'])} people never seen in training: verification "
+    run = _run_folder(args)
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    print(f"training the face embedding on the AT&T faces, {args.epochs} epochs, into {run.path}", file=sys.stderr)
+    try:
+        _, report = train_att(root=args.root, epochs=args.epochs, run=run, seed=args.seed, progress=not args.quiet,
+                              resume=run.path if args.resume else None)
+    except train.TrainingInterrupted as exc:
+        where = (f"epoch {exc.last_epoch} is saved in {exc.checkpoint}; continue with: cnnkit face train --resume "
+                 f"{run.path}" if exc.checkpoint else "no epoch had finished, nothing was saved")
+        print(f"cnnkit face train: interrupted ({exc.signal_name}) in epoch {exc.epoch}; {where}", file=sys.stderr)
+        return 130
+    if report["stopped"] == "nan":
+        print(f"cnnkit face train: error: {report['stop_reason']}; {run.last} keeps the last good epoch",
+              file=sys.stderr)
+        return 3
+    print(f"on {len(report['eval_people'])} people never seen in training: verification "
           f"{report['verification_accuracy']:.1%}, one-shot identification {report['one_shot_accuracy']:.1%}")
+    print(f"wrote {run.path}: weights/last.safetensors, weights/best.safetensors, results.csv, curves.png; "
+          f"use it with --embedding {run.path}")
     return 0

@@ -2,6 +2,8 @@
 import os
 import sys
 
+from cnnkit.cli._args import at_least
+
 # Seconds per L-BFGS step at 256x256 on two idle cores (forward and backward through conv5_1).
 _SECONDS_PER_STEP_256 = 0.6
 
@@ -12,17 +14,17 @@ def register(subparsers):
     p.add_argument("content", help="the content picture")
     p.add_argument("style", nargs="+", help="the style picture(s); several are blended (see --blend)")
     p.add_argument("-o", "--output", default="stylized.png", help="the result (default stylized.png)")
-    p.add_argument("--size", type=int, default=256, help="longer side of the result in pixels (default 256)")
-    p.add_argument("--steps", type=int, default=150, help="optimisation steps (default 150)")
+    p.add_argument("--size", type=at_least(16), default=256, help="longer side of the result in pixels (default 256)")
+    p.add_argument("--steps", type=at_least(0), default=150, help="optimisation steps (default 150)")
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
-    p.add_argument("--content-weight", type=float, default=1.0)
-    p.add_argument("--style-weight", type=float, default=10.0)
-    p.add_argument("--tv-weight", type=float, default=5.0, help="total-variation smoothing (default 5)")
-    p.add_argument("--blend", type=float, nargs="+", default=None, help="one weight per style picture")
+    p.add_argument("--content-weight", type=at_least(0.0, float), default=1.0)
+    p.add_argument("--style-weight", type=at_least(0.0, float), default=10.0)
+    p.add_argument("--tv-weight", type=at_least(0.0, float), default=5.0, help="total-variation smoothing (default 5)")
+    p.add_argument("--blend", type=at_least(0.0, float), nargs="+", default=None, help="one weight per style picture")
     p.add_argument("--preserve-color", action="store_true",
                    help="transfer only the luminance, keep the content's colours")
     p.add_argument("--init", choices=("content", "noise"), default="content")
-    p.add_argument("--save-every", type=int, default=0, metavar="K",
+    p.add_argument("--save-every", type=at_least(0), default=0, metavar="K",
                    help="also save the picture every K steps as OUTPUT-stepK.png (default: only the final one)")
     p.add_argument("--weights", default="vgg16-hed", help="registry name of the VGG-16 weights (default vgg16-hed)")
     p.add_argument("--seed", type=int, default=0)
@@ -33,19 +35,22 @@ def register(subparsers):
 def run(args):
     """Stylise, showing the losses, and save the picture(s)."""
     from cnnkit.style import stylize
+    from cnnkit.data.images import load_image
     from cnnkit.train.history import ProgressBar
-    from cnnkit.viz.images import load_image, save_image
+    from cnnkit.viz.images import save_image
 
-    if args.size < 16 or args.steps < 0 or args.save_every < 0:
-        raise ValueError(f"--size must be >= 16 and --steps, --save-every >= 0; got {args.size}, {args.steps}, "
-                         f"{args.save_every}")
+    if args.blend is not None and (len(args.blend) != len(args.style) or sum(args.blend) <= 0):
+        raise ValueError(f"--blend needs {len(args.style)} non-negative weights with a positive sum, one per style "
+                         f"picture, got {' '.join(f'{w:g}' for w in args.blend)}")
     if args.size > 256:
         minutes = args.steps * _SECONDS_PER_STEP_256 * (args.size / 256) ** 2 / 60
         print(f"cnnkit stylize: --size {args.size} takes about {minutes:.1f} min for {args.steps} steps on two cores "
               f"(time grows with the pixel count; 256 takes {args.steps * _SECONDS_PER_STEP_256 / 60:.1f} min)",
               file=sys.stderr)
-    content = load_image(args.content)
-    styles = [load_image(path) for path in args.style]
+    # read at the size used (styles at twice it: they are cropped to the content's shape), so a huge photo
+    # is decoded at reduced size
+    content = load_image(args.content, longer_side=args.size)
+    styles = [load_image(path, longer_side=2 * args.size) for path in args.style]
     stem, ext = os.path.splitext(args.output)
     bar = None if args.quiet else ProgressBar(args.steps, prefix="stylize")
 

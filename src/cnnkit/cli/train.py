@@ -15,25 +15,39 @@ import sys
 
 import numpy as np
 
+from cnnkit.cli import batch
+from cnnkit.cli._args import at_least, positive
+from cnnkit.cli._runs import open_run
+
 AUGMENT_DEGREES = 10
 DEFAULT_EPOCHS = 40
+
+
+class _ModelNamesFormatter(argparse.HelpFormatter):
+    """Help that lists the registered model names after MODEL's help, importing the zoo only when help is shown."""
+
+    def _get_help_string(self, action):
+        if action.dest != "model":
+            return super()._get_help_string(action)
+        from cnnkit.models import MODELS
+        return f"{action.help}: {', '.join(sorted(MODELS))}"
 
 
 def register(subparsers):
     """Add the train, evaluate, predict and summary subcommands."""
     p = subparsers.add_parser("train", help="train a classifier into a run folder (weights, results, curves)",
-                              description=__doc__.split("\n\n")[1].replace("``", "'"))
+                              formatter_class=_ModelNamesFormatter, description=__doc__.split("\n\n")[1].replace("``", "'"))
     p.add_argument("--model", default="lenet5", help="a model name (default lenet5)")
     p.add_argument("--data", default="digits",
                    help="digits, mnist5k, fashion-mnist or an image folder (default digits)")
-    p.add_argument("--epochs", type=int, default=None, help="default 40")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate, annealed to 0 (default 2e-3)")
+    p.add_argument("--epochs", type=at_least(0), default=None, help="default 40")
+    p.add_argument("--batch-size", type=at_least(1), default=32)
+    p.add_argument("--lr", type=positive, default=2e-3, help="Adam's learning rate, annealed to 0 (default 2e-3)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random rotations and shifts of the training images (default on; --no-augment turns it off)")
-    p.add_argument("--input-size", type=int, default=None,
+    p.add_argument("--input-size", type=at_least(1), default=None,
                    help="resize images to this square size (default: as LeNet-5 needs, else unchanged)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training and test images")
+    p.add_argument("--limit", type=at_least(1), default=None, help="use only the first N training and test images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--project", default="runs", help="the folder of run folders (default runs)")
     p.add_argument("--name", default=None, help="the run's name (default <model>-<data>; numbered if taken)")
@@ -42,26 +56,34 @@ def register(subparsers):
                    help="continue the run in RUN_DIR from its weights/last.safetensors, with its arguments; "
                         "--epochs may raise the number of epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=at_least(1), default=1,
+                   help="data-parallel replicas on Ray, each taking a share of every batch (default 1: no Ray)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="join this Ray cluster (from `ray start --head`) instead of starting a local one")
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser("evaluate", help="accuracy, per-class report and confusion matrix on a test set")
     p.add_argument("--weights", required=True, help="a checkpoint written by cnnkit train")
     p.add_argument("--data", default="digits", help="digits, mnist5k, fashion-mnist or an image folder")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N test images")
+    p.add_argument("--limit", type=at_least(1), default=None, help="use only the first N test images")
     p.add_argument("--out", default=None, help="where to write confusion.png (default: next to the weights)")
     p.set_defaults(func=run_evaluate)
 
-    p = subparsers.add_parser("predict", help="the top-k classes of image files")
+    p = subparsers.add_parser("predict", help="the top-k classes of image files (or a Parquet table of a folder's)")
     p.add_argument("--weights", required=True, help="a checkpoint written by cnnkit train")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or PGM files")
-    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or PGM files, or folders of them")
+    p.add_argument("--top-k", type=at_least(1), default=3)
+    batch.add_arguments(p, "write one row per image to this table (a folder of Parquet shards) instead of printing; "
+                           "images already in it are skipped")
     p.set_defaults(func=run_predict)
 
-    p = subparsers.add_parser("summary", help="a model's layers, output shapes, parameters and multiply-adds")
+    p = subparsers.add_parser("summary", help="a model's layers, output shapes, parameters and multiply-adds",
+                              formatter_class=_ModelNamesFormatter)
     p.add_argument("model", help="a model name")
     p.add_argument("--input-shape", default=None,
-                   help="H,W,C of one input (default: 32,32,1 for lenet5, 28,28,1 for resnet_small, else 224,224,3)")
-    p.add_argument("--num-classes", type=int, default=None)
+                   help="H,W,C of one input (default: 32,32,1 for lenet5, 28,28,1 for resnet_small, the face "
+                        "networks' own input sizes, else 224,224,3)")
+    p.add_argument("--num-classes", type=at_least(1), default=None)
     p.set_defaults(func=run_summary)
 
 
@@ -111,34 +133,12 @@ def _test_set(name, limit, preprocessing):
 TRAIN_ARGS = ("model", "data", "epochs", "batch_size", "lr", "augment", "input_size", "limit", "seed")
 
 
-def _run_folder(args):
-    """The run folder: reopened for --resume (its args.json restoring the arguments), else created now."""
-    from cnnkit.train import RunFolder
-
-    if args.resume:
-        if not os.path.isdir(args.resume):
-            raise ValueError(f"--resume: {args.resume} is not a run folder")
-        run = RunFolder(args.resume)
-        saved = run.read_args()
-        missing = [key for key in TRAIN_ARGS if key not in saved]
-        if missing:
-            raise ValueError(f"--resume: {args.resume}/args.json lacks {missing}; it was not written by cnnkit train")
-        epochs = saved["epochs"] if args.epochs is None else args.epochs
-        vars(args).update({key: saved[key] for key in TRAIN_ARGS}, epochs=epochs)
-        return run
-    if args.epochs is None:
-        args.epochs = DEFAULT_EPOCHS
-    data_name = os.path.basename(os.path.normpath(args.data))
-    if args.out:
-        return RunFolder(args.out)
-    return RunFolder.create("classify", args.name or f"{args.model}-{data_name}", root=args.project)
-
-
 def run_train(args):
     """Train into a run folder, report the test accuracy; exit 3 if the loss stopped being finite."""
-    from cnnkit import data, optim, train
+    from cnnkit import data, distributed, optim, train
 
-    run = _run_folder(args)
+    run = open_run(args, "classify", TRAIN_ARGS, DEFAULT_EPOCHS,
+                   f"{args.model}-{os.path.basename(os.path.normpath(args.data))}", "cnnkit train")
     if args.epochs < 0:
         raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
     train_set, test_set = data.load_dataset(args.data, "train"), data.load_dataset(args.data, "test")
@@ -167,10 +167,11 @@ def run_train(args):
     data_name = os.path.basename(os.path.normpath(args.data))
     print(f"training {args.model} on {data_name}: {len(train_set)} train / {len(test)} test images of shape "
           f"{tuple(images.shape[1:])}, {args.epochs} epochs, into {run.path}", file=sys.stderr)
+    options = dict(val=test, epochs=args.epochs, optimizer=optimizer, batch_size=args.batch_size, scheduler=scheduler,
+                   seed=args.seed, verbose=not args.quiet, transform=transform, run=run,
+                   resume=run.path if args.resume else None)
     try:
-        history = train.fit(model, (images, train_set.labels), val=test, epochs=args.epochs, optimizer=optimizer,
-                            batch_size=args.batch_size, scheduler=scheduler, seed=args.seed, verbose=not args.quiet,
-                            transform=transform, run=run, resume=run.path if args.resume else None)
+        history = distributed.fit(model, (images, train_set.labels), workers=args.workers, address=args.ray, **options)
     except train.TrainingInterrupted as exc:
         where = (f"epoch {exc.last_epoch} is saved in {exc.checkpoint}; continue with: cnnkit train --resume "
                  f"{run.path}" if exc.checkpoint else "no epoch had finished, nothing was saved")
@@ -214,28 +215,25 @@ def run_evaluate(args):
 
 
 def run_predict(args):
-    """Print the top-k classes and probabilities of each image."""
-    from cnnkit import data, train
+    """Print the top-k classes and probabilities of each image, or write them all to ``--out``."""
+    from cnnkit.distributed.batch import image_files
+    from cnnkit.distributed.pipelines import ClassifyPipeline
 
-    checkpoint = train.load_checkpoint(args.weights)
-    preprocessing = checkpoint.preprocessing or {}
-    if "input_shape" not in preprocessing:
-        raise ValueError(f"{args.weights} records no input_shape; it was not written by cnnkit train")
-    H, W, C = preprocessing["input_shape"]
-    images = np.stack([data.read_image(path, size=(H, W), grayscale=C == 1) for path in args.images])
-    normalize = data.build_preprocessing({"mean": preprocessing.get("mean"), "std": preprocessing.get("std")})
-    probabilities = train.predict(checkpoint.model, normalize(images))
-    names = checkpoint.class_names or [str(i) for i in range(probabilities.shape[1])]
+    pipeline = ClassifyPipeline(args.weights)
+    if args.out:
+        return batch.run(args, pipeline, args.images, "predict")
+    paths = image_files(args.images)
+    probabilities = pipeline.probabilities(np.stack([pipeline.read(path) for path in paths]))
     k = max(1, min(args.top_k, probabilities.shape[1]))
-    for path, p in zip(args.images, probabilities):
+    for path, p in zip(paths, probabilities):
         top = np.argsort(-p)[:k]
-        print(f"{path}: " + ", ".join(f"{names[i]} ({p[i]:.3f})" for i in top))
+        print(f"{path}: " + ", ".join(f"{pipeline.names[i]} ({p[i]:.3f})" for i in top))
     return 0
 
 
 def run_summary(args):
     """Print the layer table of a model."""
-    from cnnkit.models import MODELS
+    from cnnkit.models import INPUT_SHAPES, MODELS, get_model
     if args.model not in MODELS:
         raise ValueError(f"unknown model {args.model!r}; valid names are {', '.join(sorted(MODELS))}")
     if args.input_shape:
@@ -246,8 +244,11 @@ def run_summary(args):
         if len(shape) != 3:
             raise ValueError(f"--input-shape must be H,W,C such as 32,32,1, got {args.input_shape!r}")
     else:
-        shape = {"lenet5": (32, 32, 1), "resnet_small": (28, 28, 1)}.get(args.model, (224, 224, 3))
-    model = _build_model(args.model, args.num_classes, shape, 0)
+        shape = {"lenet5": (32, 32, 1), "resnet_small": (28, 28, 1), **INPUT_SHAPES}.get(args.model, (224, 224, 3))
+    if "num_classes" in inspect.signature(MODELS[args.model]).parameters:
+        model = _build_model(args.model, args.num_classes, shape, 0)
+    else:  # not a classifier (a face network, a detector's stage): its own input and outputs
+        model = get_model(args.model, rng=0)
     model.summary(shape)
     print(f"config: {json.dumps(model.config)}")
     return 0

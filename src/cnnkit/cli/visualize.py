@@ -1,6 +1,8 @@
 """``cnnkit visualize MODEL --layer NAME --images DIR|DATASET``: the image patches that most activate each unit."""
 import os
 
+from cnnkit.cli._args import at_least
+
 
 def register(subparsers):
     """Add the visualize subcommand."""
@@ -12,11 +14,11 @@ def register(subparsers):
     p.add_argument("--images", default="photos",
                    help="an image folder, a dataset name (digits, mnist5k, fashion-mnist) or photos: crops of the "
                         "sample photographs of scikit-image and scikit-learn (default photos)")
-    p.add_argument("--count", type=int, default=300, help="images (crops) to search (default 300)")
-    p.add_argument("--crop-size", type=int, default=96, help="side of the crops of photos and folders (default 96)")
-    p.add_argument("-k", type=int, default=9, help="patches per unit (default 9)")
-    p.add_argument("--units", type=int, default=16, help="show the first N units (default 16)")
-    p.add_argument("--scale", type=int, default=0,
+    p.add_argument("--count", type=at_least(1), default=300, help="images (crops) to search (default 300)")
+    p.add_argument("--crop-size", type=at_least(1), default=96, help="side of the crops of photos and folders (default 96)")
+    p.add_argument("-k", type=at_least(1), default=9, help="patches per unit (default 9)")
+    p.add_argument("--units", type=at_least(1), default=16, help="show the first N units (default 16)")
+    p.add_argument("--scale", type=at_least(0), default=0,
                    help="enlarge each patch to at least this many pixels (default: 48 / field size)")
     p.add_argument("-o", "--output", default="grid.png")
     p.add_argument("--seed", type=int, default=0)
@@ -25,16 +27,13 @@ def register(subparsers):
 
 def _images(args, preprocessing):
     """The images to search, float32 (N, H, W, C); a dataset's go through the checkpoint's preprocessing."""
-    from cnnkit.viz.images import load_image, random_crops, sample_photos
+    from cnnkit.data.images import load_images
+    from cnnkit.viz.images import random_crops, sample_photos
 
     if args.images == "photos":
         return random_crops(list(sample_photos().values()), args.count, args.crop_size, scale=(1, 3), seed=args.seed)
     if os.path.isdir(args.images):
-        names = sorted(n for n in os.listdir(args.images) if n.lower().endswith((".png", ".jpg", ".jpeg", ".bmp")))
-        if not names:
-            raise FileNotFoundError(f"no .png/.jpg/.bmp pictures in {args.images}")
-        pictures = [load_image(os.path.join(args.images, n)) for n in names]
-        return random_crops(pictures, args.count, args.crop_size, seed=args.seed)
+        return random_crops(load_images(args.images), args.count, args.crop_size, seed=args.seed)
     from cnnkit.data import build_preprocessing, load_dataset
     return build_preprocessing(preprocessing)(load_dataset(args.images).images[:args.count].astype("float32"))
 
@@ -71,6 +70,9 @@ def run(args):
         raise ValueError(f"no receptive field for layer {args.layer!r}; layers with kernels: {list(fields)}")
     field = fields[args.layer]
     images = _images(args, preprocessing)
+    if args.k > len(images):
+        raise ValueError(f"-k {args.k} patches per unit need at least {args.k} images to search, got {len(images)} "
+                         f"(--count)")
     patches, values = top_k_patches(layer_activations(model, args.layer), images, field, k=args.k,
                                     units=range(args.units))
     scale = args.scale or max(1, 48 // field.size)

@@ -18,8 +18,9 @@ import os
 
 import numpy as np
 
+from cnnkit.data.images import IMAGE_EXTENSIONS, ImageError, load_image
+
 SPLITS = ("train", "test")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".bmp")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -227,37 +228,6 @@ def load_fashion_mnist(split="train", path=None):
     return Dataset(images, labels.astype(np.int64), FASHION_MNIST_CLASSES, "fashion-mnist")
 
 
-def read_image(path, size=None, grayscale=False):
-    """Read one image file (PNG, JPEG, PGM, ...) with Pillow.
-
-    Parameters
-    ----------
-    path : str
-        The file.
-    size : int or (int, int), optional
-        Resize (bilinear) to ``(H, W)``; an int gives a square.
-    grayscale : bool, default False
-        Read one grey channel instead of three RGB channels.
-
-    Returns
-    -------
-    ndarray, shape (H, W, C)
-        float32 in [0, 1], C = 1 or 3.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L" if grayscale else "RGB")
-            if size is not None:
-                h, w = (size, size) if np.isscalar(size) else size
-                img = img.resize((int(w), int(h)), Image.BILINEAR)
-            array = np.asarray(img, dtype=np.float32) / np.float32(255)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
-    return array[..., None] if array.ndim == 2 else array
-
-
 class ImageFolder(Dataset):
     """Images in one sub-folder per class (``root/cat/1.png``, ``root/dog/a.jpg``, ...).
 
@@ -266,9 +236,11 @@ class ImageFolder(Dataset):
     root : str
         The folder of class folders; classes are the sub-folder names, sorted.
     size : int or (int, int), optional
-        Resize every image to ``(H, W)``; needed when the images differ in size.
+        Resize every image to ``(H, W)`` (:func:`cnnkit.data.images.resize`); needed when the images differ
+        in size.
     grayscale : bool, default False
-        One grey channel instead of three RGB channels.
+        One grey channel (luma) instead of three RGB channels; files are read by
+        :func:`cnnkit.data.images.load_image`.
     class_names : sequence of str, optional
         Use these classes (in this order) instead of the sub-folders found, so a
         test folder indexes classes as its train folder does.
@@ -296,10 +268,10 @@ class ImageFolder(Dataset):
             for file in sorted(os.listdir(folder)):
                 if file.lower().endswith(IMAGE_EXTENSIONS):
                     path = os.path.join(folder, file)
-                    image = read_image(path, size, grayscale)
+                    image = load_image(path, size, mode="gray" if grayscale else "rgb")
                     if images and image.shape != images[0].shape:
-                        raise ValueError(f"{path} has shape {image.shape} but {files[0]} has {images[0].shape}; "
-                                         f"pass size=(H, W) to resize them all")
+                        raise ImageError(path, f"its shape {image.shape} differs from {images[0].shape} of "
+                                               f"{files[0]}; pass size=(H, W) to resize them all")
                     images.append(image)
                     labels.append(index)
                     files.append(path)

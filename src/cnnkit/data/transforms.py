@@ -8,6 +8,7 @@ generator, made from the ``rng`` argument (an int seed or a
 
 import numpy as np
 
+from cnnkit.data.images import resize
 from cnnkit.utils import pair
 
 
@@ -268,15 +269,11 @@ class Normalize:
         return f"Normalize(mean={self.mean.tolist()}, std={self.std.tolist()})"
 
 
-def _linear_weights(n_in, n_out):
-    """Source indices and weights of 1-D linear resizing with half-pixel centres (align_corners=False)."""
-    src = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
-    lo = np.floor(src).astype(np.intp)
-    return lo, np.minimum(lo + 1, n_in - 1), src - lo
-
-
 class Resize:
-    """Resize to ``size`` by bilinear interpolation (half-pixel centres, as PyTorch with align_corners=False).
+    """Resize to ``size`` with :func:`cnnkit.data.images.resize`, the one resampler.
+
+    Bilinear with half-pixel centres (PyTorch's ``align_corners=False``),
+    antialiased when shrinking (PyTorch's ``antialias=True``, Pillow's ``BILINEAR``).
 
     Parameters
     ----------
@@ -289,13 +286,7 @@ class Resize:
 
     def __call__(self, images):
         batch, single = _as_batch(images)
-        dtype = batch.dtype if batch.dtype.kind == "f" else np.float32
-        (H, W), (OH, OW) = batch.shape[1:3], self.size
-        top, bottom, wy = _linear_weights(H, OH)
-        left, right, wx = _linear_weights(W, OW)
-        wy, wx = wy.astype(dtype)[:, None, None], wx.astype(dtype)[:, None]
-        rows = batch[:, top] * (1 - wy) + batch[:, bottom] * wy  # (N, OH, W, C)
-        out = (rows[:, :, left] * (1 - wx) + rows[:, :, right] * wx).astype(dtype, copy=False)  # (N, OH, OW, C)
+        out = resize(batch if batch.dtype.kind == "f" else batch.astype(np.float32), self.size)  # (N, OH, OW, C)
         return out[0] if single else out
 
     def __repr__(self):

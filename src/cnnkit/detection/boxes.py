@@ -107,8 +107,8 @@ def iou(a, b):
     return out[:, 0] if b.ndim == 1 else out
 
 
-def _check_last_axis(boxes, name):
-    """Return ``boxes`` as a float array after checking its last axis is 4."""
+def check_last_axis(boxes, name="boxes"):
+    """Return ``boxes`` (array_like, shape (..., 4)) as a float array, or raise a ValueError naming ``name``."""
     boxes = as_float_array(boxes, name)
     if boxes.ndim == 0 or boxes.shape[-1] != 4:
         raise ValueError(f"{name} must have shape (..., 4), got {boxes.shape}")
@@ -126,7 +126,7 @@ def xywh_to_xyxy(boxes):
     -------
     ndarray, shape (..., 4), the dtype of ``boxes`` (float32 for integers)
     """
-    boxes = _check_last_axis(boxes, "boxes")
+    boxes = check_last_axis(boxes, "boxes")
     centre, size = boxes[..., :2], boxes[..., 2:]
     return np.concatenate([centre - size / 2, centre + size / 2], axis=-1)
 
@@ -142,50 +142,6 @@ def xyxy_to_xywh(boxes):
     -------
     ndarray, shape (..., 4), the dtype of ``boxes`` (float32 for integers)
     """
-    boxes = _check_last_axis(boxes, "boxes")
+    boxes = check_last_axis(boxes, "boxes")
     top_left, bottom_right = boxes[..., :2], boxes[..., 2:]
     return np.concatenate([(top_left + bottom_right) / 2, bottom_right - top_left], axis=-1)
-
-
-def yolo_boxes_to_corners(box_xy, box_wh):
-    """The course's conversion of YOLO centres and sizes to ``(y_min, x_min, y_max, x_max)``.
-
-    Parameters
-    ----------
-    box_xy : array_like, shape (..., 2)
-        Box centres ``(x, y)``, e.g. (19, 19, 5, 2).
-    box_wh : array_like, shape (..., 2)
-        Box sizes ``(w, h)``, the shape of ``box_xy``.
-
-    Returns
-    -------
-    ndarray, shape (..., 4)
-        ``(y_min, x_min, y_max, x_max)`` on the last axis: y first, as the
-        course (and TensorFlow's ``non_max_suppression``) order them.
-    """
-    box_xy, box_wh = as_float_array(box_xy, "box_xy"), as_float_array(box_wh, "box_wh")
-    if box_xy.shape != box_wh.shape or box_xy.shape[-1:] != (2,):
-        raise ValueError(f"box_xy and box_wh must both have shape (..., 2), got {box_xy.shape} and {box_wh.shape}")
-    mins, maxes = box_xy - box_wh / 2, box_xy + box_wh / 2
-    return np.stack([mins[..., 1], mins[..., 0], maxes[..., 1], maxes[..., 0]], axis=-1)
-
-
-def scale_boxes(boxes, image_shape):
-    """Scale the course's normalised ``(y1, x1, y2, x2)`` boxes to pixels of an image (height, width).
-
-    Parameters
-    ----------
-    boxes : array_like, shape (..., 4)
-        Coordinates as fractions of the image, y first.
-    image_shape : pair of float
-        ``(height, width)`` of the image.
-
-    Returns
-    -------
-    ndarray, shape (..., 4), ``boxes * (height, width, height, width)``
-    """
-    boxes = _check_last_axis(boxes, "boxes")
-    if len(image_shape) != 2:
-        raise ValueError(f"image_shape must be (height, width), got {image_shape}")
-    height, width = image_shape
-    return boxes * np.asarray([height, width, height, width], dtype=boxes.dtype)

@@ -13,15 +13,23 @@ import numpy as np
 from cnnkit.detection.boxes import xywh_to_xyxy
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: The class indices accepted when no class count is known (no classes.txt): a detector's
+#: output layer grows with the class count, so a stray 999999999 must not size one.
+MAX_CLASSES_WITHOUT_NAMES = 1000
 
 
-def read_yolo_labels(path):
+def read_yolo_labels(path, num_classes=None, names_file=None):
     """Read one YOLO label file.
 
     Parameters
     ----------
     path : str or path-like
         A text file of lines ``class cx cy w h``; blank lines are skipped.
+    num_classes : int, optional
+        Refuse a class index from this on (checked line by line, before any array
+        is sized from the classes). By default only ``MAX_CLASSES_WITHOUT_NAMES`` is.
+    names_file : str or path-like, optional
+        Where ``num_classes`` comes from, named in the error (``classes.txt``).
 
     Returns
     -------
@@ -33,28 +41,40 @@ def read_yolo_labels(path):
     ------
     ValueError
         For a line without exactly five fields, a class that is not a
-        non-negative integer, or a coordinate that is not a number in [0, 1];
-        the message names the file and the line number (from 1).
+        non-negative integer below the class count, a coordinate that is not a
+        number in [0, 1], or a file that is not UTF-8 text; the message names the
+        file and the line number (from 1).
     """
+    limit = MAX_CLASSES_WITHOUT_NAMES if num_classes is None else num_classes
     classes, boxes = [], []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            classes.append(_parse_class(fields, path, number))
-            boxes.append(_parse_box(fields, path, number))
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                fields = line.split()
+                if not fields:
+                    continue
+                classes.append(_parse_class(fields, path, number, limit, num_classes is None, names_file))
+                boxes.append(_parse_box(fields, path, number))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason})") from None
     return np.asarray(classes, dtype=np.int64), np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
 
 
-def _parse_class(fields, path, number):
-    """The class index of a label line, checked."""
+def _parse_class(fields, path, number, limit, unnamed, names_file):
+    """The class index of a label line, checked against the class count ``limit``."""
     if len(fields) != 5:
         raise ValueError(f"{path}, line {number}: expected 5 fields 'class cx cy w h', got {len(fields)}: "
-                         f"{' '.join(fields)!r}")
-    if not (fields[0].isascii() and fields[0].isdigit()):
-        raise ValueError(f"{path}, line {number}: the class must be a non-negative integer, got {fields[0]!r}")
-    return int(fields[0])
+                         f"{' '.join(fields)[:80]!r}")
+    text = fields[0]
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{path}, line {number}: the class must be a non-negative integer, got {text[:20]!r}")
+    # compared as text first: int() of thousands of digits is slow and then refused by Python itself
+    if len(text.lstrip("0")) > len(str(limit)) or int(text) >= limit:
+        where = (f"the {limit} classes allowed without a classes.txt (name the classes, one a line, in "
+                 f"classes.txt next to images/)" if unnamed else
+                 f"the {limit} classes" + (f" named in {names_file}" if names_file else ""))
+        raise ValueError(f"{path}, line {number}: class {text[:20]} is not below {where}")
+    return int(text)
 
 
 def _parse_box(fields, path, number):
@@ -108,11 +128,15 @@ class YoloFolder:
     Parameters
     ----------
     root : str or path-like
-        The folder holding ``images/`` and ``labels/``.
+        The folder holding ``images/``, ``labels/`` and optionally ``classes.txt``
+        (the class names, one a line).
 
     Indexing gives ``(image, boxes, classes)``: the image as float32 (H, W, 3)
     in [0, 1], corner boxes ``(x1, y1, x2, y2)`` (M, 4) in pixels (float32),
     and int64 classes (M,). Images are listed in sorted file-name order.
+    ``class_names`` is the list of ``classes.txt``, or None without one; class
+    indices are checked against its length (else against
+    ``MAX_CLASSES_WITHOUT_NAMES``) as each label file is read.
     """
 
     def __init__(self, root):
@@ -121,6 +145,20 @@ class YoloFolder:
         if not images.is_dir():
             raise ValueError(f"{self.root} has no images/ folder")
         self.image_paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.class_names = self._read_class_names(self.root / "classes.txt")
+
+    @staticmethod
+    def _read_class_names(path):
+        """The non-blank lines of ``classes.txt``, or None when there is none."""
+        if not path.exists():
+            return None
+        try:
+            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        if not names:
+            raise ValueError(f"{path} names no class")
+        return names
 
     def __len__(self):
         return len(self.image_paths)
@@ -130,14 +168,14 @@ class YoloFolder:
         return self.root / "labels" / (self.image_paths[index].stem + ".txt")
 
     def __getitem__(self, index):
-        from PIL import Image  # Pillow is needed only to read image folders
+        from cnnkit.data import load_image
 
-        with Image.open(self.image_paths[index]) as image:
-            pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        pixels = load_image(self.image_paths[index])
         height, width = pixels.shape[:2]
         label_path = self.label_path(index)
         if label_path.exists():
-            classes, boxes = read_yolo_labels(label_path)
+            count = None if self.class_names is None else len(self.class_names)
+            classes, boxes = read_yolo_labels(label_path, count, self.root / "classes.txt")
         else:
             classes, boxes = np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.float32)
         boxes = xywh_to_xyxy(boxes) * np.asarray([width, height, width, height], dtype=np.float32)

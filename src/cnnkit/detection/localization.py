@@ -1,6 +1,7 @@
-"""Classification with localization, and landmark regression: one small network, one object per image.
+"""Classification with localization, and landmark regression: one object per image.
 
-The localization network outputs, per image, the course's vector
+The network is the zoo's ``localizer`` (``cnnkit.models.get_model("localizer", num_outputs=...)``).
+For localization it outputs, per image, the course's vector
 ``y = (p_c, b_x, b_y, b_h, b_w, c_1, ..., c_n)``: whether there is an object,
 its box (centre ``b_x, b_y`` and size ``b_h, b_w`` as fractions of the image)
 and its class. The raw outputs are logits; the prediction ``y_hat`` is
@@ -18,67 +19,28 @@ Two losses (:func:`localization_loss`):
 Both are averaged over the batch. ``box_weight`` (YOLO's lambda_coord, 1 in
 the course) scales the box term: its errors, in fractions of the image, are
 small next to the others, and weighting it by 50 lifts the held-out mean IoU
-from 0.72 to 0.85 in ``examples/localization_landmarks.py``.
+from 0.70 to 0.85 in ``examples/localization_landmarks.py``.
 
 Landmarks: the network outputs ``2k`` logits whose sigmoids are the ``k``
 points' ``(x, y)`` as fractions of the image; the loss is the mean squared
 error of those fractions. The synthetic landmarks are the three vertices of
 the triangles of :func:`cnnkit.detection.synthetic.make_shapes_dataset`.
-"""
-import math
 
+Training goes through ``cnnkit.train.fit`` with a loss of ``(model, batch)``::
+
+    fit(model, (images, targets), loss=lambda model, batch: localization_loss(model(batch[0]), batch[1]))
+
+and ``cnnkit.train.outputs(model, images)`` gives the raw outputs to decode.
+"""
 import numpy as np
 
 import cnnkit.functional as F
-from cnnkit.autograd import Tensor, no_grad
+from cnnkit.autograd import as_tensor
 from cnnkit.backend import to_numpy
 from cnnkit.detection.boxes import pairwise_iou
 from cnnkit.detection.synthetic import CLASS_NAMES, make_shapes_dataset
-from cnnkit.nn import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
-from cnnkit.nn.module import resolve_rng
 
 LOSSES = ("squared", "logistic")
-
-
-class SmallConvNet(Module):
-    """Three conv 3x3 + BN + ReLU + 2x2 max-pool stages, Flatten, Linear -> ReLU -> Linear.
-
-    Parameters
-    ----------
-    num_outputs : int
-        Width of the last Linear layer.
-    image_size : int, default 32
-        Height and width of the input, a multiple of 8.
-    in_channels : int, default 3
-    widths : (int, int, int), default (16, 32, 32)
-        Channels of the three conv stages.
-    hidden : int, default 64
-        Width of the hidden Linear layer.
-    dtype : dtype, optional
-    rng : numpy.random.Generator or int, optional
-
-    Shapes: (N, image_size, image_size, in_channels) -> (N, num_outputs).
-    """
-
-    def __init__(self, num_outputs, image_size=32, in_channels=3, widths=(16, 32, 32), hidden=64, dtype=None,
-                 rng=None):
-        super().__init__()
-        if image_size < 8 or image_size % 8:
-            raise ValueError(f"image_size must be a positive multiple of 8 (three 2x2 poolings), got {image_size}")
-        rng = resolve_rng(rng)
-        layers, channels = [], in_channels
-        for width in widths:
-            layers += [Conv2d(channels, width, 3, padding=1, bias=False, dtype=dtype, rng=rng),
-                       BatchNorm2d(width, dtype=dtype), ReLU(), MaxPool2d(2)]
-            channels = width
-        self.features = Sequential(*layers)
-        self.flatten = Flatten()
-        side = image_size // 8
-        self.classifier = Sequential(Linear(side * side * channels, hidden, dtype=dtype, rng=rng), ReLU(),
-                                     Linear(hidden, num_outputs, dtype=dtype, rng=rng))
-
-    def forward(self, x):
-        return self.classifier(self.flatten(self.features(x)))
 
 
 def localization_targets(boxes_list, classes_list, num_classes, image_size):
@@ -131,7 +93,7 @@ def localization_loss(output, targets, kind="squared", box_weight=1.0):
     Tensor
         A scalar: the loss summed over components, averaged over images.
     """
-    output = output if isinstance(output, Tensor) else Tensor(output)
+    output = as_tensor(output)
     targets = np.asarray(targets, dtype=output.dtype)
     if output.ndim != 2 or output.shape != targets.shape or output.shape[1] < 6:
         raise ValueError(f"output and targets must both have shape (N, 5 + n) with n >= 1, "
@@ -208,7 +170,7 @@ def landmark_loss(output, points, image_size):
     Tensor
         A scalar.
     """
-    output = output if isinstance(output, Tensor) else Tensor(output)
+    output = as_tensor(output)
     points = np.asarray(points, dtype=output.dtype)
     if points.ndim != 3 or points.shape[2] != 2 or output.shape != (len(points), 2 * points.shape[1]):
         raise ValueError(f"output must have shape (N, 2k) for points (N, k, 2), got {output.shape} and {points.shape}")
@@ -250,56 +212,6 @@ def make_localization_dataset(n, image_size=32, seed=0, triangles_only=False):
                 boxes.append(b)
                 classes.append(c)
     return np.stack(images) if images else np.zeros((0, image_size, image_size, 3), np.float32), boxes, classes
-
-
-def train_regressor(model, images, targets, loss, optimizer, epochs=10, batch_size=32, lr=3e-3, seed=0):
-    """Mini-batch training of ``loss(model(images), targets)`` with a cosine learning-rate schedule.
-
-    Parameters
-    ----------
-    model : Module
-    images : ndarray, shape (N, H, W, C)
-    targets : ndarray, shape (N, ...)
-        Indexed along with the images.
-    loss : callable
-        ``loss(output, targets_batch) -> scalar Tensor``.
-    optimizer : Optimizer
-    epochs, batch_size : int
-    lr : float, default 3e-3
-        Annealed to 0 along a cosine.
-    seed : int, default 0
-
-    Returns
-    -------
-    list of float
-        The mean loss of every epoch.
-    """
-    rng = np.random.default_rng(seed)
-    N = len(images)
-    total, step, history = epochs * math.ceil(N / batch_size), 0, []
-    model.train()
-    for _ in range(epochs):
-        losses = []
-        for index in np.array_split(rng.permutation(N), math.ceil(N / batch_size)):
-            for group in optimizer.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            value = loss(model(Tensor(images[index])), targets[index])
-            optimizer.zero_grad()
-            value.backward()
-            optimizer.step()
-            losses.append(float(value.data))
-            step += 1
-        history.append(float(np.mean(losses)))
-    model.eval()
-    return history
-
-
-def predict(model, images, batch_size=256):
-    """Raw outputs of ``model`` on ``images`` in evaluation mode, without a graph: ndarray (N, outputs)."""
-    model.eval()
-    with no_grad():
-        return np.concatenate([to_numpy(model(Tensor(images[i:i + batch_size])).data)
-                               for i in range(0, len(images), batch_size)])
 
 
 def localization_metrics(output, boxes_list, classes_list, image_size):

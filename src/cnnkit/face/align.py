@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnkit.data.images import as_uint8_image
+
 __all__ = ["FIVE_POINT_TEMPLATE", "SIXTY_EIGHT_POINT_TEMPLATE", "ChipDetails", "similarity_transform",
            "face_chip_details", "extract_chip", "align_face"]
 
@@ -217,8 +219,8 @@ def extract_chip(image, details):
 
     Parameters
     ----------
-    image : ndarray of uint8, shape (H, W, 3)
-        RGB pixels.
+    image : ndarray, shape (H, W, 3)
+        RGB pixels, uint8 or floats in [0, 1].
     details : ChipDetails
 
     Returns
@@ -227,7 +229,7 @@ def extract_chip(image, details):
         Bilinear samples truncated to integers; pixels whose neighbours fall
         outside the image are 0.
     """
-    image = np.asarray(image)
+    image = as_uint8_image(image, "extract_chip: image")  # floats in [0, 1] (load_image's) become 0..255
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"extract_chip: image must be RGB uint8 (H, W, 3), got shape {image.shape} and "
                          f"dtype {image.dtype}")

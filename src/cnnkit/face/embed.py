@@ -8,18 +8,20 @@ from dlib's own pipeline (dlib's own descriptors move as much when its box moves
 against 0.12-0.21 when aligning on MTCNN's 5 points mapped to dlib's template.
 The networks are loaded once, on first use, from :mod:`cnnkit.weights` (fetched into the
 cache the first time, or ahead with ``cnnkit weights fetch dlib-face-resnet dlib-shape-predictor-5``); every
-function also takes an explicit ``network``.
+function also takes an explicit ``network``: dlib's ResNet (or any network with
+``embed_chips``, fed dlib's aligned chips) or an embedding that frames faces itself, such
+as :class:`cnnkit.face.embedders.TrainedEmbedding` (it has ``embed_face(image, face)``).
 """
 
 import numpy as np
 
 from cnnkit.face.align import align_face
-from cnnkit.face.dlib_resnet import SAME_PERSON_DISTANCE, DlibFaceResNet
 from cnnkit.face.landmarks import ShapePredictor, dlib_box_from_mtcnn
 from cnnkit.face.mtcnn import detect_faces
+from cnnkit.models.dlib_resnet import SAME_PERSON_DISTANCE, DlibFaceResNet
 
 __all__ = ["default_network", "default_predictor", "embed_chip", "embed", "face_distance", "verify", "detect_face",
-           "with_dlib_landmarks"]
+           "with_dlib_landmarks", "face_record", "same_person_distance"]
 
 _network = None
 _predictor = None
@@ -60,19 +62,31 @@ def embed_chip(chip, network=None):
     return (network or default_network()).embed_chips(chip)
 
 
-def detect_face(image, detector=None):
+def _frames_itself(network):
+    """Whether ``network`` embeds a face from the photo and its box (not from dlib's aligned chip)."""
+    return hasattr(network, "embed_face")
+
+
+def detect_face(image, detector=None, network=None):
     """The largest face MTCNN finds in ``image`` (a record of :func:`cnnkit.face.mtcnn.detect_faces`).
 
-    The record gains ``"dlib_landmarks"``, the (5, 2) points in dlib's order that
-    :func:`embed` aligns on, and ``"dlib_box"`` (see :func:`with_dlib_landmarks`).
-    Raises a ValueError when the image holds no face.
+    For dlib's ResNet (``network`` None or with ``embed_chips``) the record gains
+    ``"dlib_landmarks"``, the (5, 2) points in dlib's order that :func:`embed`
+    aligns on, and ``"dlib_box"`` (see :func:`with_dlib_landmarks`); an embedding
+    that frames faces itself needs only the box. Raises a ValueError when the image
+    holds no face.
     """
     faces = detect_faces(image, detector=detector)
     if not faces:
         raise ValueError(f"no face found in the image ({image.shape[1]}x{image.shape[0]}); pass the face's "
                          f"landmarks to skip detection")
-    return with_dlib_landmarks(max(faces, key=lambda f: ((f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]),
-                                                         f["score"])), image)
+    largest = max(faces, key=lambda f: ((f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]), f["score"]))
+    return face_record(largest, image, network)
+
+
+def face_record(face, image, network=None):
+    """An MTCNN detection ready for ``network``: with dlib's landmarks for dlib's ResNet, as it is otherwise."""
+    return face if _frames_itself(network) else with_dlib_landmarks(face, image)
 
 
 def with_dlib_landmarks(face, image, predictor=None):
@@ -118,14 +132,18 @@ def embed(image, face=None, network=None):
         corner of the image's left eye, below the nose. A record with
         ``"dlib_landmarks"`` (from :func:`detect_face`) is aligned on those. None:
         the largest face MTCNN finds (:func:`detect_face`); a ValueError when there is none.
-    network : DlibFaceResNet, optional
+    network : DlibFaceResNet or TrainedEmbedding, optional
+        dlib's ResNet by default; an embedding with ``embed_face`` frames the face
+        by its detection box instead (``face`` must then be a detection record).
 
     Returns
     -------
-    ndarray of float32, shape (128,)
+    ndarray of float32, shape (128,) (D for another embedding)
     """
     if face is None:
-        face = detect_face(image)
+        face = detect_face(image, network=network)
+    if _frames_itself(network):
+        return network.embed_face(image, face)
     return embed_chip(align_face(image, _landmarks(face)), network)
 
 
@@ -135,18 +153,24 @@ def face_distance(a, b):
     return float(distance) if np.ndim(distance) == 0 else distance
 
 
-def verify(image_a, image_b, threshold=SAME_PERSON_DISTANCE, face_a=None, face_b=None, network=None):
+def same_person_distance(network=None):
+    """The distance below which ``network``'s embeddings are one person: its ``threshold``, else dlib's 0.6."""
+    return float(getattr(network, "threshold", SAME_PERSON_DISTANCE))
+
+
+def verify(image_a, image_b, threshold=None, face_a=None, face_b=None, network=None):
     """One-to-one verification: are the faces in two photos the same person?
 
     Parameters
     ----------
     image_a, image_b : ndarray of uint8, shape (H, W, 3)
-    threshold : float, default 0.6
-        dlib's distance below which two faces are the same person.
+    threshold : float, optional
+        The distance below which two faces are the same person: dlib's 0.6, or
+        the ``threshold`` a trained embedding carries.
     face_a, face_b : array_like (5, 2) or face records, optional
         The landmarks of the face in each image (see :func:`embed`); by default
         the largest face MTCNN finds in each.
-    network : DlibFaceResNet, optional
+    network : DlibFaceResNet or TrainedEmbedding, optional
 
     Returns
     -------
@@ -155,5 +179,6 @@ def verify(image_a, image_b, threshold=SAME_PERSON_DISTANCE, face_a=None, face_b
     same : bool
         ``distance < threshold``.
     """
+    threshold = same_person_distance(network) if threshold is None else threshold
     distance = face_distance(embed(image_a, face_a, network), embed(image_b, face_b, network))
     return distance, distance < threshold

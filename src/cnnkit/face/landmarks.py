@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from cnnkit.data.images import as_uint8_image
 from cnnkit.face import _shape_kernels as _kernels
 
 __all__ = ["ShapePredictor", "dlib_box_from_mtcnn", "MTCNN_TO_DLIB_BOX", "STATE_KEYS"]
@@ -117,8 +118,8 @@ class ShapePredictor:
 
         Parameters
         ----------
-        image : ndarray of uint8, shape (H, W, 3) or (H, W)
-            RGB or grey pixels; RGB is read as (R + G + B) // 3.
+        image : ndarray, shape (H, W, 3) or (H, W)
+            RGB or grey pixels, uint8 or floats in [0, 1]; RGB is read as (R + G + B) // 3.
         box : sequence of 4 numbers
             ``(left, top, right, bottom)`` in pixels, right and bottom inclusive
             (dlib's ``rectangle``); rounded to whole pixels first, as dlib's
@@ -143,8 +144,8 @@ class ShapePredictor:
 
 
 def _check_image(image):
-    """``image`` as an array, or a ValueError unless it is uint8 RGB (H, W, 3) or grey (H, W)."""
-    image = np.asarray(image)
+    """``image`` as uint8 (floats in [0, 1] are scaled), or a ValueError unless it is RGB (H, W, 3) or grey (H, W)."""
+    image = as_uint8_image(image, "predict: image")
     if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
         raise ValueError(f"predict: image must be uint8 (H, W, 3) RGB or (H, W) grey, got shape {image.shape} "
                          f"and dtype {image.dtype}")
@@ -155,7 +156,7 @@ def _check_image(image):
 #: square of side ``SIDE * w`` centred at the MTCNN box's centre moved by
 #: ``(DX * w, DY * h)``. MTCNN boxes reach from the brows to the chin and are taller than
 #: wide; dlib's are square, from the forehead to the chin. The three numbers are the means
-#: over the 14 faces of /work/shared/datasets/named_faces (dlib boxes in its faces.csv,
+#: over the 14 faces of tests/data/named_faces (dlib boxes in its faces.csv,
 #: cnnkit's MTCNN detections); with them, leave-one-out, the shape predictor's points are
 #: within 3 px of dlib's own. dlib's boxes are themselves quantised (pyramid levels 6/5
 #: apart, positions on an 8-cell grid), so no mapping matches them exactly.

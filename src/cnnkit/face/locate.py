@@ -12,8 +12,8 @@ import numpy as np
 
 __all__ = ["DETECTORS", "find_faces", "hog_detector", "cnn_detector", "shape_predictor"]
 
-#: The face detectors :func:`find_faces` knows.
-DETECTORS = ("hog", "cnn", "mtcnn")
+#: The face detectors :func:`find_faces` knows (those of :data:`cnnkit.face.detect.DETECTORS`).
+DETECTORS = ("hog", "cnn", "mtcnn", "tiny_yolo")
 
 _loaded = {}
 
@@ -60,8 +60,9 @@ def find_faces(image, detector="hog", upsample=1, min_size=20):
     ----------
     image : ndarray of uint8, shape (H, W, 3)
         RGB pixels.
-    detector : {"hog", "cnn", "mtcnn"}, default "hog"
-        dlib's HOG detector (face_recognition's default), dlib's CNN detector, or MTCNN.
+    detector : {"hog", "cnn", "mtcnn", "tiny_yolo"}, default "hog"
+        dlib's HOG detector (face_recognition's default), dlib's CNN detector, MTCNN or
+        face-api's tiny YOLO.
     upsample : int, default 1
         For dlib's detectors: how many times to double the image first (1 finds faces
         down to about 40 pixels with HOG, 20 with the CNN).
@@ -74,7 +75,7 @@ def find_faces(image, detector="hog", upsample=1, min_size=20):
         ``"box"``: dlib's ``(left, top, right, bottom)`` (ints, right and bottom
         inclusive, possibly outside the image) or MTCNN's ``(x1, y1, x2, y2)``;
         ``"score"``; ``"landmarks"`` (5, 2): dlib's 5 points for dlib's detectors,
-        MTCNN's own for MTCNN; ``"dlib_landmarks"`` (5, 2) and ``"dlib_box"``: what
+        MTCNN's own for MTCNN, dlib's 5 points on the mapped box for tiny YOLO; ``"dlib_landmarks"`` (5, 2) and ``"dlib_box"``: what
         :func:`cnnkit.face.embed.embed` aligns on.
     """
     if detector not in DETECTORS:
@@ -83,11 +84,14 @@ def find_faces(image, detector="hog", upsample=1, min_size=20):
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"find_faces needs an RGB uint8 image (H, W, 3), got shape {image.shape} and dtype "
                          f"{image.dtype}")
-    if detector == "mtcnn":
+    if detector in ("mtcnn", "tiny_yolo"):
+        from cnnkit.face.detect import detect_faces
         from cnnkit.face.embed import with_dlib_landmarks
-        from cnnkit.face.mtcnn import detect_faces
 
-        return [with_dlib_landmarks(face, image) for face in detect_faces(image, min_size=min_size)]
+        options = {"min_size": min_size} if detector == "mtcnn" else {}
+        faces = [with_dlib_landmarks(face, image) for face in detect_faces(image, detector, **options)]
+        # tiny YOLO finds no landmarks: dlib's 5 points stand in, as for dlib's detectors
+        return [face if "landmarks" in face else {**face, "landmarks": face["dlib_landmarks"]} for face in faces]
     found = (hog_detector() if detector == "hog" else cnn_detector()).detect(image, upsample)
     faces = []
     for box, score, *_ in found:

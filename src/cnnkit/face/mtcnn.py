@@ -1,4 +1,5 @@
-"""MTCNN face detection (Zhang et al. 2016) on cnnkit ops, with the weights of PyPI ``mtcnn==1.0.0``.
+"""MTCNN face detection (Zhang et al. 2016): the cascade that runs the zoo's ``mtcnn_pnet``, ``mtcnn_rnet`` and
+``mtcnn_onet`` (:mod:`cnnkit.models.mtcnn`, weights of PyPI ``mtcnn==1.0.0``) over an image.
 
 Three cascaded networks, as the ``mtcnn`` package runs them:
 
@@ -14,14 +15,10 @@ Three cascaded networks, as the ``mtcnn`` package runs them:
    overlap divided by the smaller box ("min").
 
 Preprocessing is mtcnn 1.0.0's: RGB pixels to ``(x - 127.5) / 128``, the pyramid
-resized with area averaging (TensorFlow's ``AREA``), crops sampled bilinearly as its
-``tf.image.crop_and_resize`` call does (0 -- mid grey -- outside the image). Its Keras
-models read the image untransposed, channels-last; the transposition the original
-Caffe models needed lives in the weights and in the ``Permute((2, 1, 3))`` before
-R-Net's and O-Net's dense layers, which read the last feature map in (W, H, C)
-order: :class:`RNet` and :class:`ONet` do the same. One deliberate difference:
-NMS here is the greedy algorithm of the original MTCNN, where 1.0.0 uses a matrix
-form that also lets suppressed boxes suppress others.
+resized with area averaging (TensorFlow's ``AREA``, :func:`cnnkit.data.images.resize`), crops
+sampled bilinearly as its ``tf.image.crop_and_resize`` call does (0 -- mid grey -- outside the
+image). One deliberate difference: NMS here is the greedy algorithm of the original MTCNN, where
+1.0.0 uses a matrix form that also lets suppressed boxes suppress others.
 
 Landmark order (``mtcnn``'s): the eye on the image's left (the person's right
 eye), the eye on the image's right, the nose tip, the mouth corner on the image's
@@ -33,15 +30,17 @@ import math
 
 import numpy as np
 
-from cnnkit import functional as F
 from cnnkit import nn
 from cnnkit.autograd.tensor import no_grad
+from cnnkit.data.images import resize
+from cnnkit.data.images import as_uint8_image
 from cnnkit.detection.nms import nms
 from cnnkit.face.align import FIVE_POINT_TEMPLATE, similarity_transform
-from cnnkit.nn.module import resolve_dtype
+from cnnkit.models import get_model
+from cnnkit.nn.module import resolve_rng
 
-__all__ = ["PReLU", "PNet", "RNet", "ONet", "MTCNN", "detect_faces", "default_detector", "image_pyramid_scales",
-           "area_resize", "crop_and_resize", "MTCNN_TEMPLATE", "dlib_landmarks"]
+__all__ = ["MTCNN", "detect_faces", "default_detector", "image_pyramid_scales",
+           "crop_and_resize", "MTCNN_TEMPLATE", "dlib_landmarks"]
 
 #: Where MTCNN's 5 points fall in dlib's unit-square face template (same frame as
 #: :data:`cnnkit.face.align.FIVE_POINT_TEMPLATE`): eye centres are the means of dlib's
@@ -56,103 +55,6 @@ MTCNN_TEMPLATE = np.array([FIVE_POINT_TEMPLATE[2:4].mean(axis=0),
 _PNET_STRIDE, _PNET_CELL = 2, 12
 _NMS_PNET_SCALE, _NMS_PNET, _NMS_RNET, _NMS_ONET = 0.5, 0.7, 0.7, 0.7
 _CHUNK = 256  # crops per R-Net/O-Net batch: bounds the memory of the first convolution
-
-
-class PReLU(nn.Module):
-    """Parametric ReLU, one slope per channel (last axis): ``max(x, 0) + weight * min(x, 0)``.
-
-    Parameters
-    ----------
-    num_parameters : int
-        Channels C; ``weight`` has shape (C,), initialised to 0.25 as in PyTorch.
-
-    Shapes: (..., C) -> (..., C).
-    """
-
-    def __init__(self, num_parameters, dtype=None):
-        super().__init__()
-        self.weight = nn.Parameter(np.full((num_parameters,), 0.25, dtype=resolve_dtype(dtype)))
-
-    def forward(self, x):
-        return F.relu(x) - self.weight * F.relu(-x)
-
-
-class PNet(nn.Module):
-    """Proposal network: fully convolutional, a 12x12 window per output cell at stride 2.
-
-    Shapes: (N, H, W, 3) normalised pixels -> regression (N, OH, OW, 4) and face
-    probability (N, OH, OW) with ``OH = ceil((H - 2) / 2) - 4``.
-    """
-
-    def __init__(self, dtype=None, rng=None):
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 10, 3, dtype=dtype, rng=rng), PReLU(10, dtype)
-        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)  # Keras "same": -inf padding at the bottom/right only
-        self.conv2, self.prelu2 = nn.Conv2d(10, 16, 3, dtype=dtype, rng=rng), PReLU(16, dtype)
-        self.conv3, self.prelu3 = nn.Conv2d(16, 32, 3, dtype=dtype, rng=rng), PReLU(32, dtype)
-        self.conv4_1 = nn.Conv2d(32, 4, 1, dtype=dtype, rng=rng)
-        self.conv4_2 = nn.Conv2d(32, 2, 1, dtype=dtype, rng=rng)
-
-    def forward(self, x):
-        for layer in (self.conv1, self.prelu1, self.pool1, self.conv2, self.prelu2, self.conv3, self.prelu3):
-            x = layer(x)
-        return self.conv4_1(x), F.softmax(self.conv4_2(x), axis=-1)[..., 1]
-
-
-class RNet(nn.Module):
-    """Refinement network on 24x24 crops.
-
-    Shapes: (N, 24, 24, 3) -> regression (N, 4), face probability (N,).
-    """
-
-    def __init__(self, dtype=None, rng=None):
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 28, 3, dtype=dtype, rng=rng), PReLU(28, dtype)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv2, self.prelu2 = nn.Conv2d(28, 48, 3, dtype=dtype, rng=rng), PReLU(48, dtype)
-        self.pool2 = nn.MaxPool2d(3, 2)
-        self.conv3, self.prelu3 = nn.Conv2d(48, 64, 2, dtype=dtype, rng=rng), PReLU(64, dtype)
-        self.fc4, self.prelu4 = nn.Linear(576, 128, dtype=dtype, rng=rng), PReLU(128, dtype)
-        self.fc5_1 = nn.Linear(128, 4, dtype=dtype, rng=rng)
-        self.fc5_2 = nn.Linear(128, 2, dtype=dtype, rng=rng)
-
-    def forward(self, x):
-        for layer in (self.conv1, self.prelu1, self.pool1, self.conv2, self.prelu2, self.pool2, self.conv3,
-                      self.prelu3):
-            x = layer(x)
-        # (N, 3, 3, 64) -> (N, W, H, C) -> (N, 576): the order the dense weights were trained on
-        x = self.prelu4(self.fc4(F.flatten(F.transpose(x, (0, 2, 1, 3)))))
-        return self.fc5_1(x), F.softmax(self.fc5_2(x), axis=-1)[:, 1]
-
-
-class ONet(nn.Module):
-    """Output network on 48x48 crops: boxes, 5 landmarks and a face probability.
-
-    Shapes: (N, 48, 48, 3) -> regression (N, 4), landmarks (N, 10) as
-    ``(x1..x5, y1..y5)`` fractions of the crop, face probability (N,).
-    """
-
-    def __init__(self, dtype=None, rng=None):
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3, dtype=dtype, rng=rng), PReLU(32, dtype)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3, dtype=dtype, rng=rng), PReLU(64, dtype)
-        self.pool2 = nn.MaxPool2d(3, 2)
-        self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3, dtype=dtype, rng=rng), PReLU(64, dtype)
-        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
-        self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2, dtype=dtype, rng=rng), PReLU(128, dtype)
-        self.fc5, self.prelu5 = nn.Linear(1152, 256, dtype=dtype, rng=rng), PReLU(256, dtype)
-        self.fc6_1 = nn.Linear(256, 4, dtype=dtype, rng=rng)
-        self.fc6_2 = nn.Linear(256, 10, dtype=dtype, rng=rng)
-        self.fc6_3 = nn.Linear(256, 2, dtype=dtype, rng=rng)
-
-    def forward(self, x):
-        for layer in (self.conv1, self.prelu1, self.pool1, self.conv2, self.prelu2, self.pool2, self.conv3,
-                      self.prelu3, self.pool3, self.conv4, self.prelu4):
-            x = layer(x)
-        # (N, 3, 3, 128) -> (N, W, H, C) -> (N, 1152), as R-Net
-        x = self.prelu5(self.fc5(F.flatten(F.transpose(x, (0, 2, 1, 3)))))
-        return self.fc6_1(x), self.fc6_2(x), F.softmax(self.fc6_3(x), axis=-1)[:, 1]
 
 
 def image_pyramid_scales(height, width, min_size=20, factor=0.709):
@@ -178,45 +80,6 @@ def image_pyramid_scales(height, width, min_size=20, factor=0.709):
         scales.append(scale)
         scale *= factor
     return scales
-
-
-def _area_weights(n_in, n_out):
-    """Input indices (n_out, K) and weights (n_out, K) of area-averaging ``n_in`` samples down to ``n_out``."""
-    step = n_in / n_out
-    start = np.arange(n_out) * step                            # output cell i covers [i*step, (i+1)*step)
-    K = int(math.ceil(step)) + 1
-    index = np.floor(start)[:, None].astype(np.int64) + np.arange(K)  # (n_out, K)
-    overlap = np.minimum(index + 1, start[:, None] + step) - np.maximum(index, start[:, None])
-    weights = np.clip(overlap, 0, None) / step
-    return np.minimum(index, n_in - 1), weights
-
-
-def area_resize(image, height, width):
-    """Resize by area averaging (TensorFlow's ``AREA``, OpenCV's ``INTER_AREA`` when shrinking).
-
-    Every output pixel is the mean of the input it covers, partial pixels weighted
-    by the covered fraction; separable, one gather-and-sum per axis.
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W, C)
-    height, width : int
-        Output size, each >= 1.
-
-    Returns
-    -------
-    ndarray of float32 (float64 for float64 input), shape (height, width, C)
-    """
-    image = np.asarray(image)
-    if image.ndim != 3 or height < 1 or width < 1:
-        raise ValueError(f"area_resize: image must be (H, W, C) and the size positive, got shape {image.shape} "
-                         f"and size ({height}, {width})")
-    dtype = np.float64 if image.dtype == np.float64 else np.float32
-    rows, row_w = _area_weights(image.shape[0], height)
-    cols, col_w = _area_weights(image.shape[1], width)
-    x = image.astype(dtype, copy=False)
-    x = np.einsum("hk,hkwc->hwc", row_w.astype(dtype), x[rows])         # (height, K, W, C) -> (height, W, C)
-    return np.einsum("wk,hwkc->hwc", col_w.astype(dtype), x[:, cols])   # (height, width, K, C) -> (height, width, C)
 
 
 def crop_and_resize(image, boxes, size):
@@ -296,10 +159,20 @@ def _proposals(reg, prob, scale, threshold):
 
 
 class MTCNN(nn.Module):
-    """The three MTCNN networks and the cascade that runs them.
+    """The cascade: the zoo's three MTCNN networks, the image pyramid, NMS and box calibration.
 
-    State dict keys are those of the ``"mtcnn"`` weights entry: ``pnet.conv1.weight``
-    (3, 3, 3, 10) HWIO, ``pnet.prelu1.weight`` (10,), ..., ``onet.fc6_3.bias`` (2,).
+    A container of ``get_model("mtcnn_pnet")``, ``"mtcnn_rnet"`` and
+    ``"mtcnn_onet"``; its state dict keys are those of the ``"mtcnn"`` weights
+    entry: ``pnet.conv1.weight`` (3, 3, 3, 10) HWIO, ``pnet.prelu1.weight`` (10,),
+    ..., ``onet.fc6_3.bias`` (2,).
+
+    Parameters
+    ----------
+    pretrained : bool, default False
+        Load mtcnn 1.0.0's weights (the ``mtcnn`` entry of :mod:`cnnkit.weights`,
+        fetched on first use); random ones otherwise.
+    dtype : dtype, optional
+    rng : numpy.random.Generator or int, optional
 
     Examples
     --------
@@ -307,18 +180,16 @@ class MTCNN(nn.Module):
     >>> faces = detector.detect(image)                   # doctest: +SKIP
     """
 
-    def __init__(self, dtype=None, rng=None):
+    def __init__(self, pretrained=False, dtype=None, rng=None):
         super().__init__()
-        self.pnet, self.rnet, self.onet = PNet(dtype, rng), RNet(dtype, rng), ONet(dtype, rng)
+        rng = resolve_rng(rng)
+        self.pnet, self.rnet, self.onet = (get_model(f"mtcnn_{net}", pretrained=pretrained, dtype=dtype, rng=rng)
+                                           for net in ("pnet", "rnet", "onet"))
 
     @classmethod
     def pretrained(cls):
-        """The networks with mtcnn 1.0.0's weights (the ``mtcnn`` entry of :mod:`cnnkit.weights`, fetched on first use)."""
-        from cnnkit import weights
-
-        model = cls()
-        model.load_state_dict(weights.load("mtcnn"))
-        return model.eval()
+        """The cascade with mtcnn 1.0.0's weights, in evaluation mode."""
+        return cls(pretrained=True).eval()
 
     def _run(self, net, crops):
         """Run R-Net or O-Net on crops in chunks; each output as a NumPy array."""
@@ -348,7 +219,7 @@ class MTCNN(nn.Module):
         H, W = image.shape[:2]
         all_boxes, all_scores = [np.zeros((0, 4))], [np.zeros(0)]
         for scale in image_pyramid_scales(H, W, min_size, factor):
-            scaled = area_resize(image, int(math.ceil(H * scale)), int(math.ceil(W * scale)))
+            scaled = resize(image, (int(math.ceil(H * scale)), int(math.ceil(W * scale))), method="area")
             with no_grad():
                 reg, prob = self.pnet(scaled[None])
             boxes, scores = _proposals(reg.data[0], prob.data[0], scale, threshold)
@@ -400,8 +271,8 @@ class MTCNN(nn.Module):
 
 
 def _check_image(image):
-    """``image`` as an RGB uint8 array (H, W, 3), or a ValueError naming what it is."""
-    image = np.asarray(image)
+    """``image`` (uint8, or floats in [0, 1] as ``load_image`` gives) as RGB uint8 (H, W, 3), or a ValueError."""
+    image = as_uint8_image(image, "detect_faces: image")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"detect_faces needs an RGB uint8 image of shape (H, W, 3), got shape {image.shape} and "
                          f"dtype {image.dtype}")
@@ -424,8 +295,8 @@ def detect_faces(image, min_size=20, thresholds=(0.6, 0.7, 0.7), factor=0.709, d
 
     Parameters
     ----------
-    image : ndarray of uint8, shape (H, W, 3)
-        RGB pixels.
+    image : ndarray, shape (H, W, 3)
+        RGB pixels: uint8, or floats in [0, 1] (as :func:`cnnkit.data.load_image` reads them).
     min_size : float, default 20
         Smallest face side to look for, in pixels.
     thresholds : (float, float, float), default (0.6, 0.7, 0.7)

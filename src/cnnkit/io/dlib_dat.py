@@ -1,7 +1,7 @@
 """Reading dlib's DNN serialization (``.dat``), e.g. ``dlib_face_recognition_resnet_model_v1.dat``.
 
-A from-scratch reader following /work/shared/DLIB.md (checked against dlib's
-``serialize.h``, ``dnn/core.h`` and ``dnn/layers.h``); dlib itself is not needed.
+A from-scratch reader following dlib's ``serialize.h``, ``dnn/core.h`` and
+``dnn/layers.h``; dlib itself is not needed.
 The file does not say which layer sits in which slot: that comes from the C++
 network type, so the reader takes the layer sequence as a template
 (:data:`FACE_RECOGNITION_RESNET_V1` is ``anet_type`` of dlib's
@@ -63,7 +63,7 @@ def _con(r, name):
     what = f"the convolution {name}"
     start = r.pos
     params = r.tensor(f"the parameters of {what}")
-    filters, kh, kw, sy, sx, py, px = (r.int(f"{field} of {what}") for field in
+    filters, kh, kw, sy, sx, py, px = (r.count(f"{field} of {what}") for field in
                                        ("num_filters", "nr", "nc", "stride_y", "stride_x", "padding_y", "padding_x"))
     weight_shape = r.tensor_shape(f"the filter shape of {what}", 1)
     bias_shape = r.tensor_shape(f"the bias shape of {what}", 1)
@@ -149,8 +149,8 @@ def _fc(r, name):
     """Parse an fc_2 record into an (in, out) weight and, when present, a bias."""
     what = f"the fully connected layer {name}"
     start = r.pos
-    outputs = r.int(f"num_outputs of {what}")
-    inputs = r.int(f"num_inputs of {what}")
+    outputs = r.count(f"num_outputs of {what}")
+    inputs = r.count(f"num_inputs of {what}")
     params = r.tensor(f"the parameters of {what}")
     r.tensor_shape(f"the weight shape of {what}", 1)
     r.tensor_shape(f"the bias shape of {what}", 1)

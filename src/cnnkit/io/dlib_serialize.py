@@ -1,6 +1,6 @@
 """dlib's serialization primitives (``dlib/serialize.h``): one cursor for the ``.dat`` readers.
 
-The encodings, as /work/shared/DLIB.md describes them: an integer is a control byte
+The encodings, as dlib's ``serialize.h`` writes them: an integer is a control byte
 (bit 7 the sign, the low nibble the byte count 1-8, bits 4-6 zero) then that many
 little-endian bytes of magnitude; a float is ``float_details``, an integer mantissa
 and an integer base-2 exponent, with reserved exponents for inf, -inf and nan; a
@@ -17,6 +17,8 @@ __all__ = ["DlibReader"]
 
 # float_details stores these exponents for the special values.
 _SPECIAL_EXPONENTS = {32000: math.inf, 32001: -math.inf, 32002: math.nan}
+# Larger tensor dimensions are no model's: refused before any reshape.
+_MAX_DIM = 2**31
 # Runs of at least this many floats are decoded by the compiled loop (a shape predictor holds millions).
 _COMPILED_RUN = 16
 
@@ -186,7 +188,10 @@ class DlibReader:
             return _SPECIAL_EXPONENTS[exponent]
         if not -1100 < exponent < 1100:
             self.fail(what, f"found the exponent {exponent}, which is no float", at=start)
-        return math.ldexp(mantissa, exponent)
+        try:
+            return math.ldexp(mantissa, exponent)
+        except OverflowError:
+            self.fail(what, f"found {mantissa} * 2**{exponent}, which overflows a double", at=start)
 
     def floats(self, n, what):
         """``n`` floats, the i-th named ``f"{what} {i}"``."""
@@ -231,16 +236,18 @@ class DlibReader:
         return self.float_array(nr, what)
 
     def tensor_shape(self, what, version):
-        """A tensor shape record of the given version: ``(n, k, r, c)``."""
+        """A tensor shape record of the given version: ``(n, k, r, c)``, each in [0, 2**31)."""
         self.count(f"the version of {what}", {version})
-        return tuple(self.int(f"dimension {axis} of {what}") for axis in "nkrc")
+        start = self.pos
+        shape = tuple(self.int(f"dimension {axis} of {what}") for axis in "nkrc")
+        if not all(0 <= n < _MAX_DIM for n in shape):
+            self.fail(f"{what} with dimensions in [0, 2**31)", f"found {shape}", at=start)
+        return shape
 
     def tensor(self, what):
         """A ``resizable_tensor`` (shape record version 2, then raw little-endian float32): (n, k, r, c) float32."""
-        start = self.pos
         shape = self.tensor_shape(what, 2)
-        if min(shape) < 0:
-            self.fail(what, f"found a negative shape {shape}", at=start)
+        # Python ints: the product cannot overflow; _advance checks it against the file before allocating.
         count = math.prod(shape)
         at = self._advance(4 * count, f"{count} float32 values of {what} with shape {shape}")
         # astype copies out of the file's buffer into native byte order.

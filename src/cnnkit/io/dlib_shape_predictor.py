@@ -2,7 +2,8 @@
 
 A from-scratch reader of what dlib's ``serialize(const shape_predictor&)``
 (``dlib/image_processing/shape_predictor.h``) writes, in the primitives of
-/work/shared/DLIB.md; dlib itself is not needed. The file is, in order:
+``dlib/serialize.h`` (:mod:`cnnkit.io.dlib_serialize`); dlib itself is not
+needed. The file is, in order:
 
 - ``int version`` (1);
 - ``initial_shape``, a ``matrix<float,0,1>``: ``int nr, int nc`` (written negated by
@@ -102,7 +103,7 @@ def load_dlib_shape_predictor(path):
         r.fail("the same number of feature pixels in every cascade",
                f"found anchors {[len(a) for a in anchors]} and deltas {[len(d) for d in deltas]}")
     if any(i >= num_parts for a in anchors for i in a):
-        r.fail(f"anchor indices below the {num_parts} shape points", f"found {max(max(a) for a in anchors)}")
+        r.fail(f"anchor indices below the {num_parts} shape points", f"found {max(i for a in anchors for i in a)}")
     # The pixel count is only known from anchor_idx, after the forests: split indices are checked here.
     if any(max(s) >= num_pixels for forest in forests for tree in forest for s in tree[0]):
         r.fail(f"split pixel indices below the {num_pixels} feature pixels of a cascade", "found larger ones")

@@ -1,21 +1,26 @@
 """Reading MTCNN's joblib + lz4 weight lists (PyPI mtcnn 1.0.0) without trusting the pickle.
 
 Each ``{pnet,rnet,onet}.lz4`` is an lz4 frame around a joblib pickle of a list of
-float32 arrays. joblib writes every array as a ``NumpyArrayWrapper`` followed by its raw
-bytes, so plain ``pickle`` cannot read it; joblib's own loader would build any object
-the pickle names. The reader here checks the file's sha256 when one is given, then
-unpickles with a subclass of joblib's ``NumpyUnpickler`` that admits only the three
-classes the files name and refuses everything else before it is called.
+float32 arrays. joblib writes every array as a ``NumpyArrayWrapper`` (its subclass,
+shape, order and dtype) followed by its raw bytes, so plain ``pickle`` cannot read it.
+
+No joblib code runs here. joblib's own loader builds any object the pickle names, and
+even a restricted ``find_class`` on joblib's ``NumpyUnpickler`` is not enough: joblib
+1.3-1.5.3 read a wrapper whose dtype claims ``hasobject`` with a plain ``pickle.load``,
+and a wrapper kept in the pickle's memo can be passed as another wrapper's dtype. The
+unpickler here is pickle's own pure-Python machine with three names mapped to inert
+placeholders of ours; it builds nothing but lists, tuples, dicts, strings and numbers,
+checks each wrapper's fields (a numeric dtype, a shape whose bytes fit in the data) and
+reads the raw bytes itself. Every malformed or hostile file is a ``ValueError`` naming it.
 """
 import hashlib
-import inspect
 import io
-import os
+import math
 import pickle
 
 import numpy as np
 
-__all__ = ["load_joblib_lz4", "mtcnn_state", "MTCNN_LAYERS", "RefusedPickleError"]
+__all__ = ["load_joblib_lz4", "mtcnn_state", "MTCNN_LAYERS", "RefusedPickleError", "MAX_DECOMPRESSED_BYTES"]
 
 # Layer order of mtcnn 1.0.0's Keras models (mtcnn/network/{pnet,rnet,onet}.py), which is
 # the order of the arrays in each list: conv = kernel + bias, prelu = alpha, fc = kernel + bias.
@@ -30,46 +35,149 @@ MTCNN_LAYERS = {
              ("fc5", "fc"), ("prelu5", "prelu"), ("fc6_1", "fc"), ("fc6_2", "fc"), ("fc6_3", "fc")),
 }
 
+#: Largest decompressed pickle read (mtcnn's largest list, O-Net, is about 1.6 MB).
+MAX_DECOMPRESSED_BYTES = 64 << 20
 
-class RefusedPickleError(pickle.UnpicklingError):
-    """A pickle asked for a class or function that is not a plain numpy array part."""
-
-
-def _safe_dtype(*args):
-    """Build a numpy dtype for the unpickler, refusing object and structured dtypes."""
-    dtype = np.dtype(*args)
-    if dtype.kind not in "biuf":
-        raise RefusedPickleError(f"refusing numpy dtype {dtype!r}: only bool, int and float arrays are allowed")
-    return dtype
+# The fields joblib >= 0.10 gives a NumpyArrayWrapper; any other attribute (such as a
+# forged ``hasobject``) is refused.
+_WRAPPER_FIELDS = {"subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"}
+_MAX_NDIM = 32
 
 
-def _restricted_unpickler(source, data):
-    """Return an unpickler over ``data`` that builds nothing but numpy arrays."""
+class RefusedPickleError(ValueError, pickle.UnpicklingError):
+    """A pickle asked for something other than a list of plain numeric numpy arrays."""
+
+
+class _NdarrayClass:
+    """Stands for ``numpy.ndarray`` where a wrapper names its subclass; it can be neither called nor built."""
+
+
+_NDARRAY = _NdarrayClass()
+
+
+class _DtypeSpec:
+    """What ``numpy.dtype(code, align, copy)`` and its BUILD state describe, kept inert until checked."""
+
+    def __init__(self, code, align=False, copy=True):
+        if not isinstance(code, str) or not (isinstance(align, bool) and isinstance(copy, bool)):
+            raise RefusedPickleError(f"refusing numpy dtype arguments {code!r}, {align!r}, {copy!r}")
+        self.code, self.endian = code, "="
+
+    def set_state(self, state):
+        """Take the byte order from numpy's dtype state ``(version, endian, subdtype, names, fields, ...)``."""
+        if not (isinstance(state, tuple) and len(state) >= 5 and state[1] in ("<", ">", "|", "=")
+                and state[2:5] == (None, None, None)):
+            raise RefusedPickleError(f"refusing numpy dtype state {state!r}: only plain numeric dtypes are allowed")
+        self.endian = state[1]
+
+    def resolve(self):
+        """The numeric numpy dtype, or RefusedPickleError."""
+        try:
+            dtype = np.dtype(self.code)
+        except (TypeError, ValueError):
+            dtype = None
+        if dtype is None or dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+            raise RefusedPickleError(f"refusing numpy dtype {self.code!r}: only bool, int and float arrays are allowed")
+        return dtype.newbyteorder(self.endian) if self.endian != "|" else dtype
+
+
+class _ArrayWrapper:
+    """Stands for joblib's ``NumpyArrayWrapper`` until its state is checked and its bytes are read."""
+
+
+def _array_from_wrapper(state, read, limit):
+    """Check a wrapper's state and read its raw bytes with ``read(n)``; return the array."""
+    if not isinstance(state, dict):
+        raise RefusedPickleError(f"refusing an array wrapper state of type {type(state).__name__}")
+    unknown = sorted(str(key) for key in set(state) - _WRAPPER_FIELDS)
+    if unknown or not {"shape", "dtype"} <= set(state):
+        raise RefusedPickleError(f"refusing an array wrapper with unknown fields {unknown} or without shape and dtype")
+    if state.get("subclass", _NDARRAY) is not _NDARRAY:
+        raise RefusedPickleError("refusing an array wrapper whose subclass is not numpy.ndarray")
+    if type(state["dtype"]) is not _DtypeSpec:
+        raise RefusedPickleError(f"refusing an array wrapper whose dtype is a {type(state['dtype']).__name__}, "
+                                 f"not a numeric numpy dtype")
+    dtype = state["dtype"].resolve()
+    shape, order = state["shape"], state.get("order", "C")
+    if not (isinstance(shape, tuple) and len(shape) <= _MAX_NDIM and all(type(n) is int and n >= 0 for n in shape)):
+        raise ValueError(f"the array shape {shape!r} is not a tuple of at most {_MAX_NDIM} non-negative ints")
+    if order not in ("C", "F"):
+        raise ValueError(f"the array order {order!r} is neither 'C' nor 'F'")
+    # Python ints: the product cannot overflow, and is checked against the data before allocating.
+    nbytes = math.prod(shape) * dtype.itemsize
+    alignment = state.get("numpy_array_alignment_bytes")
+    if alignment is not None:
+        if type(alignment) is not int or not 0 < alignment <= 4096:
+            raise ValueError(f"the array alignment {alignment!r} is not an int in [1, 4096]")
+        padding = read(1)[0]
+        if padding > alignment:
+            raise ValueError(f"{padding} padding bytes before an array aligned to {alignment}")
+        read(padding)
+    if nbytes > limit:
+        raise ValueError(f"an array of shape {shape} and dtype {dtype} needs {nbytes} bytes, more than the "
+                         f"{limit} bytes of the whole pickle")
+    raw = read(nbytes)
+    if len(raw) != nbytes:
+        raise ValueError(f"the data ends {nbytes - len(raw)} bytes into an array of shape {shape}")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape, order=order)
+
+
+class _Unpickler(pickle._Unpickler):
+    """pickle's pure-Python unpickler knowing three names only, with BUILD handled by us (never setattr)."""
+
+    _ALLOWED = {("joblib.numpy_pickle", "NumpyArrayWrapper"): _ArrayWrapper, ("numpy", "ndarray"): _NDARRAY,
+                ("numpy", "dtype"): _DtypeSpec}
+
+    def __init__(self, file, size):
+        super().__init__(file)
+        self.size = size
+
+    def find_class(self, module, name):
+        """Return our placeholder for an allowed name; refuse everything else before anything is called."""
+        if (module, name) not in self._ALLOWED:
+            raise RefusedPickleError(f"refusing to load {module}.{name}: this pickle may only hold numpy arrays")
+        return self._ALLOWED[module, name]
+
+    def persistent_load(self, pid):
+        """Refuse persistent ids (joblib never writes them)."""
+        raise RefusedPickleError("refusing a persistent id: this pickle may only hold numpy arrays")
+
+    def load_build(self):
+        """BUILD: fill a dtype placeholder, or turn a wrapper into its array; refuse any other target."""
+        state = self.stack.pop()
+        target = self.stack[-1]
+        if type(target) is _DtypeSpec:
+            target.set_state(state)
+        elif type(target) is _ArrayWrapper:
+            self.stack[-1] = _array_from_wrapper(state, self.read, self.size)
+        else:
+            raise RefusedPickleError(f"refusing to set the state of a {type(target).__name__}")
+
+    dispatch = pickle._Unpickler.dispatch.copy()
+    dispatch[pickle.BUILD[0]] = load_build
+
+
+def _decompress(path, raw, max_bytes):
+    """The content of one lz4 frame, refusing more than ``max_bytes`` before producing it."""
     try:
-        from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
+        import lz4.frame
     except ImportError:
-        raise ImportError("reading joblib weights needs joblib and lz4: pip install 'cnnkit[weights]'") from None
-
-    allowed = {("joblib.numpy_pickle", "NumpyArrayWrapper"): NumpyArrayWrapper,
-               ("numpy", "ndarray"): np.ndarray,
-               ("numpy", "dtype"): _safe_dtype}
-
-    class RestrictedUnpickler(NumpyUnpickler):
-        def find_class(self, module, name):
-            if (module, name) not in allowed:
-                raise RefusedPickleError(f"{source}: refusing to load {module}.{name}: this pickle may "
-                                         f"only hold numpy arrays")
-            return allowed[module, name]
-
-    # joblib 1.5 added the ensure_native_byte_order argument; older versions lack it.
-    kwargs = {}
-    if "ensure_native_byte_order" in inspect.signature(NumpyUnpickler.__init__).parameters:
-        kwargs["ensure_native_byte_order"] = True
-    return RestrictedUnpickler(source, io.BytesIO(data), **kwargs)
+        raise ImportError("reading lz4 weights needs lz4: pip install 'cnnkit[weights]'") from None
+    decompressor = lz4.frame.LZ4FrameDecompressor()
+    try:
+        data = decompressor.decompress(raw, max_length=max_bytes + 1)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: not a valid lz4 frame ({exc})") from None
+    if len(data) > max_bytes:
+        raise ValueError(f"{path}: decompresses to more than {max_bytes} bytes; refusing it as a weights list "
+                         f"(pass max_bytes to allow more)")
+    if not decompressor.eof:
+        raise ValueError(f"{path}: the lz4 frame is truncated")
+    return data
 
 
-def load_joblib_lz4(path, sha256=None):
-    """Read a joblib pickle of a list of float arrays from an lz4 frame, executing nothing.
+def load_joblib_lz4(path, sha256=None, max_bytes=MAX_DECOMPRESSED_BYTES):
+    """Read a joblib pickle of a list of numeric arrays from an lz4 frame, executing nothing.
 
     Parameters
     ----------
@@ -77,6 +185,8 @@ def load_joblib_lz4(path, sha256=None):
         The ``.lz4`` file.
     sha256 : str, optional
         Expected hex digest of the file; checked before anything is decompressed.
+    max_bytes : int, default MAX_DECOMPRESSED_BYTES (64 MiB)
+        The largest decompressed pickle accepted; checked while decompressing.
 
     Returns
     -------
@@ -86,30 +196,29 @@ def load_joblib_lz4(path, sha256=None):
     Raises
     ------
     RefusedPickleError
-        If the pickle names anything but joblib's array wrapper, ``numpy.ndarray`` or a
-        numeric ``numpy.dtype`` (e.g. ``os.system`` through ``__reduce__``).
+        A ValueError: the pickle names anything but joblib's array wrapper,
+        ``numpy.ndarray`` or a numeric ``numpy.dtype`` (e.g. ``os.system`` through
+        ``__reduce__``), or a wrapper has unknown fields or a non-numeric dtype.
     ValueError
-        On a sha256 mismatch, or when the pickle holds something other than a list of
-        numeric arrays.
+        On a sha256 mismatch, a damaged frame or pickle, or when the pickle holds
+        something other than a list of numeric arrays; the message names the file.
     """
-    try:
-        import lz4.frame
-    except ImportError:
-        raise ImportError("reading lz4 weights needs lz4 and joblib: pip install 'cnnkit[weights]'") from None
     with open(path, "rb") as f:
         raw = f.read()
     if sha256 is not None:
         actual = hashlib.sha256(raw).hexdigest()
         if actual != sha256:
             raise ValueError(f"{path}: sha256 {actual} does not match the expected {sha256}; refusing to unpickle")
-    source = os.path.basename(os.fspath(path))
+    data = _decompress(path, raw, max_bytes)
     try:
-        data = lz4.frame.decompress(raw)
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: not a valid lz4 frame ({exc})") from None
-    loaded = _restricted_unpickler(source, data).load()
-    if not isinstance(loaded, list) or not all(isinstance(a, np.ndarray) and a.dtype.kind in "biuf" for a in loaded):
-        raise ValueError(f"{path}: expected a list of numeric arrays, got {type(loaded).__name__}")
+        loaded = _Unpickler(io.BytesIO(data), len(data)).load()
+    except RefusedPickleError as exc:
+        raise RefusedPickleError(f"{path}: {exc}") from None
+    except Exception as exc:  # the pickle machine raises many types on malformed input; all mean a bad file
+        raise ValueError(f"{path}: not a joblib pickle of numeric arrays ({type(exc).__name__}: {exc})") from None
+    if not isinstance(loaded, list) or not all(isinstance(a, np.ndarray) for a in loaded):
+        kinds = sorted({type(a).__name__ for a in loaded}) if isinstance(loaded, list) else type(loaded).__name__
+        raise ValueError(f"{path}: expected a list of numeric arrays, got {kinds}")
     return [np.ascontiguousarray(a, dtype=np.float32) for a in loaded]
 
 

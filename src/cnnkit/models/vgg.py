@@ -1,5 +1,5 @@
 """VGG-16 and VGG-19 (Simonyan and Zisserman, 2014), configurations D and E, in torchvision's layout."""
-from cnnkit.nn import AdaptiveAvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
+from cnnkit.nn import AdaptiveAvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential, init
 from cnnkit.nn.module import resolve_rng
 from cnnkit.models.registry import register
 
@@ -31,6 +31,14 @@ class VGG(Module):
             Linear(512 * 7 * 7, 4096, **kw), ReLU(), Dropout(dropout, rng=rng),
             Linear(4096, 4096, **kw), ReLU(), Dropout(dropout, rng=rng),
             Linear(4096, num_classes, **kw))
+        # torchvision's initialisation: He (fan_out) convolutions, N(0, 0.01) dense layers, zero biases
+        for module in self.modules():
+            if isinstance(module, Conv2d):
+                init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", rng=rng)
+                init.zeros_(module.bias)
+            elif isinstance(module, Linear):
+                init.normal_(module.weight, 0.0, 0.01, rng=rng)
+                init.zeros_(module.bias)
 
     def forward(self, x):
         return self.classifier(self.flatten(self.avgpool(self.features(x))))

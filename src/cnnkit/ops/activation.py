@@ -1,9 +1,10 @@
-"""Activations (relu, leaky_relu, sigmoid, tanh, softmax, log_softmax) and inverted dropout."""
+"""Activations (relu, leaky_relu, prelu, sigmoid, tanh, softmax, log_softmax) and inverted dropout."""
 import numpy as np
 
 from cnnkit.autograd.function import Function
-from cnnkit.backend import xp
 from cnnkit.autograd.tensor import as_tensor
+from cnnkit.backend import xp
+from cnnkit.ops._util import unbroadcast
 
 
 class ReLU(Function):
@@ -22,14 +23,37 @@ class ReLU(Function):
 class LeakyReLU(Function):
     @staticmethod
     def forward(ctx, x, slope):
-        ctx.save_for_backward(x > 0)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(x > 0)
         ctx.slope = slope
-        return xp.where(x > 0, x, x * x.dtype.type(slope))
+        out = x * x.dtype.type(slope)
+        if 0 <= slope <= 1:
+            # max(x, slope * x) is the leaky ReLU for such slopes: one pass, no mask
+            return xp.maximum(x, out, out=out)
+        return xp.where(x > 0, x, out)
 
     @staticmethod
     def backward(ctx, grad_out):
         (positive,) = ctx.saved_tensors
         return xp.where(positive, grad_out, grad_out * grad_out.dtype.type(ctx.slope))
+
+
+class PReLU(Function):
+    @staticmethod
+    def forward(ctx, x, weight):
+        positive = x > 0
+        ctx.save_for_backward(positive, weight if ctx.needs_input_grad[0] else None,
+                              x if ctx.needs_input_grad[1] else None)
+        ctx.weight_shape = weight.shape
+        return xp.where(positive, x, x * weight)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        positive, weight, x = ctx.saved_tensors
+        grad_x = xp.where(positive, grad_out, grad_out * weight) if weight is not None else None
+        # the slope of channel c sees every negative input of that channel: sum over the other axes
+        grad_w = unbroadcast(xp.where(positive, 0, grad_out * x), ctx.weight_shape) if x is not None else None
+        return grad_x, grad_w
 
 
 class Sigmoid(Function):
@@ -120,6 +144,27 @@ def relu(x):
 def leaky_relu(x, negative_slope=0.01):
     """``x`` where positive, ``negative_slope * x`` elsewhere, any shape."""
     return LeakyReLU.apply(as_tensor(x), slope=float(negative_slope))
+
+
+def prelu(x, weight):
+    """Parametric ReLU: ``x`` where positive, ``weight * x`` elsewhere, one slope per channel (last axis).
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., C)
+    weight : Tensor, shape (C,) or (1,)
+        The negative slopes; a single slope is shared by every channel.
+
+    Returns
+    -------
+    Tensor, shape (..., C)
+        Differentiable with respect to ``x`` and ``weight``.
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    if weight.ndim != 1 or x.ndim < 1 or weight.shape[0] not in (1, x.shape[-1]):
+        raise ValueError(f"prelu: weight must have shape (1,) or (C,) with C = {x.shape[-1] if x.ndim else '?'} "
+                         f"channels (the last axis of x {x.shape}), got {weight.shape}")
+    return PReLU.apply(x, weight)
 
 
 def sigmoid(x):

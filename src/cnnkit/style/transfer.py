@@ -1,10 +1,10 @@
 """Neural style transfer: gradient descent on the generated image G through a frozen VGG-16.
 
-The recipe and defaults follow ../shared/DATA.md's measurements on the
-``vgg16-hed`` weights: content layer conv4_2, five style layers with equal
-weights, G started from the content image, L-BFGS with 50 pairs of history,
-and each layer's cost divided by its value for an all-zero G, so that every
-layer counts (raw course costs of conv1_1 are ~10^5 times those of conv5_1).
+The recipe and defaults were chosen by experiment on the ``vgg16-hed``
+weights: content layer conv4_2, five style layers with equal weights, G
+started from the content image, L-BFGS with 50 pairs of history, and each
+layer's cost divided by its value for an all-zero G, so that every layer
+counts (raw course costs of conv1_1 are ~10^5 times those of conv5_1).
 """
 import time
 from dataclasses import dataclass, field
@@ -16,7 +16,7 @@ from cnnkit.models.vgg_features import VGG16Features, vgg16_features
 from cnnkit.optim import Adam
 from cnnkit.style.costs import content_cost, layer_style_cost, total_variation
 from cnnkit.style.lbfgs import lbfgs
-from cnnkit.viz.images import as_float_image, resize_image
+from cnnkit.data.images import as_float_image, resize
 
 __all__ = ["stylize", "StylizeResult", "STYLE_LAYERS"]
 
@@ -108,7 +108,7 @@ def stylize(content, style, size=256, steps=150, optimizer="lbfgs", lr=0.02,
         G's longer side in pixels; the content is resized to it. Time grows
         with the pixel count: about 0.6 s per step at 256 on two idle cores.
     steps : int, default 150
-        Optimisation steps (DATA.md: most of the change happens in 100-150; measured
+        Optimisation steps (most of the change happens in 100-150; measured
         here, the total cost fell from 23.8 to 0.49 by step 100 and 0.46 by 150).
     optimizer : {"lbfgs", "adam"}, default "lbfgs"
         L-BFGS with 50 pairs of history converges much further; Adam clips
@@ -175,9 +175,9 @@ def stylize(content, style, size=256, steps=150, optimizer="lbfgs", lr=0.02,
     net = model if isinstance(model, VGG16Features) else vgg16_features(model)
     net.freeze()
     dtype = net.conv1_1.weight.dtype
-    content = resize_image(as_float_image(content), longer_side=size).astype(dtype)
+    content = resize(as_float_image(content), longer_side=size).astype(dtype)
     H, W = content.shape[:2]
-    styles = [resize_image(_crop_to_aspect(s, H, W), shape=(H, W)).astype(dtype) for s in styles]
+    styles = [resize(_crop_to_aspect(s, H, W), (H, W)).astype(dtype) for s in styles]
     target_content = content
     if preserve_color:
         target_content = _luminance(content)

@@ -17,7 +17,7 @@ from cnnkit.train.run import RunFolder
 
 def fit(model, data, *, epochs=10, loss="cross_entropy", metrics=None, optimizer=None, scheduler=None,
         scheduler_interval="epoch", batch_size=64, val=None, callbacks=(), seed=0, verbose=True, transform=None,
-        time_limit=None, run=None, resume=None):
+        time_limit=None, run=None, resume=None, gradient_hook=None):
     """Train ``model``: mini-batches, a loss, metrics, callbacks, checkpoints, and exact resume.
 
     Parameters
@@ -67,6 +67,12 @@ def fit(model, data, *, epochs=10, loss="cross_entropy", metrics=None, optimizer
         history, and continue up to ``epochs``. Use the same data, model and
         options as the interrupted run: then the result equals an
         uninterrupted run's bit for bit.
+    gradient_hook : callable, optional
+        ``gradient_hook(parameters)``, called after every backward pass and
+        before the optimizer's step with the optimizer's parameters (in the
+        order of its parameter groups); it may change their ``.grad`` in place.
+        Data-parallel training (:mod:`cnnkit.distributed`) all-reduces the
+        gradients of every replica here.
 
     Returns
     -------
@@ -94,17 +100,10 @@ def fit(model, data, *, epochs=10, loss="cross_entropy", metrics=None, optimizer
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
     loss_fn = resolve_loss(loss)
     metric_fns = resolve_metrics(metrics, loss_fn)
-    if isinstance(data, DataLoader):
-        if transform is not None:
-            raise ValueError("pass transform to the DataLoader, not to fit, when data is a DataLoader")
-        loader = data
-    else:
-        loader = DataLoader(data, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
+    loader = training_loader(data, batch_size, seed, transform)
     val_loader = None if val is None else val if isinstance(val, DataLoader) else DataLoader(
         val, batch_size=max(batch_size, 256))
-    if optimizer is None:
-        from cnnkit.optim import Adam
-        optimizer = Adam([p for p in model.parameters() if p.requires_grad])
+    optimizer = optimizer if optimizer is not None else default_optimizer(model)
     if run is not None and not isinstance(run, RunFolder):
         run = RunFolder(run)
     callbacks = list(callbacks)
@@ -119,7 +118,7 @@ def fit(model, data, *, epochs=10, loss="cross_entropy", metrics=None, optimizer
         for epoch in range(len(history) + 1, epochs + 1):
             bar = ProgressBar(len(loader), f"epoch {epoch}/{epochs}") if verbose else None
             logs, trouble = _train_epoch(model, loader, loss_fn, metric_fns, optimizer, scheduler,
-                                         scheduler_interval, bar, stop, started, time_limit)
+                                         scheduler_interval, bar, stop, started, time_limit, gradient_hook)
             if stop:
                 model.load_state_dict(last_good)
                 if bar:
@@ -162,8 +161,24 @@ def fit(model, data, *, epochs=10, loss="cross_entropy", metrics=None, optimizer
     return history
 
 
+def training_loader(data, batch_size=64, seed=0, transform=None):
+    """The loader ``fit`` trains from: ``data`` when it is a DataLoader, else a shuffling one over it."""
+    if isinstance(data, DataLoader):
+        if transform is not None:
+            raise ValueError("pass transform to the DataLoader, not to fit, when data is a DataLoader")
+        return data
+    return DataLoader(data, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
+
+
+def default_optimizer(model):
+    """``fit``'s optimizer when none is given: Adam (lr 1e-3) over the trainable (not frozen) parameters."""
+    from cnnkit.optim import Adam
+
+    return Adam([p for p in model.parameters() if p.requires_grad])
+
+
 def _train_epoch(model, loader, loss_fn, metric_fns, optimizer, scheduler, scheduler_interval, bar, stop, started,
-                 time_limit):
+                 time_limit, gradient_hook=None):
     """One pass over ``loader``: ``(logs, batches)``, or ``(logs, (value, batch))`` at a non-finite loss.
 
     The pass ends early, after the current batch, when a signal sets ``stop`` or the time limit passes.
@@ -171,6 +186,7 @@ def _train_epoch(model, loader, loss_fn, metric_fns, optimizer, scheduler, sched
     model.train()
     logs = {"lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter()}
     totals, seen, batches = {"loss": 0.0, **{name: 0.0 for name in metric_fns}}, 0, 0
+    parameters = [p for group in optimizer.param_groups for p in group["params"]] if gradient_hook else None
     for batch in loader:
         batches += 1
         optimizer.zero_grad()
@@ -179,6 +195,8 @@ def _train_epoch(model, loader, loss_fn, metric_fns, optimizer, scheduler, sched
         if not math.isfinite(loss_value):
             return logs, (loss_value, batches)
         value.backward()
+        if gradient_hook is not None:
+            gradient_hook(parameters)
         optimizer.step()
         if scheduler is not None and scheduler_interval == "batch":
             scheduler.step()

@@ -1,9 +1,10 @@
 """Drawing detections: boxes with class names and scores on an image (Pillow), saved as PNG."""
 import numpy as np
 
-from cnnkit.viz.images import as_float_image, save_image, to_uint8
+from cnnkit.data.images import as_float_image, to_uint8
+from cnnkit.viz.images import image_grid, save_image
 
-__all__ = ["draw_detections", "save_detections", "PALETTE"]
+__all__ = ["draw_detections", "save_detections", "detection_grid", "PALETTE"]
 
 # distinct, saturated colours, one per class (cycled when there are more classes)
 PALETTE = ((255, 56, 56), (56, 200, 255), (255, 210, 40), (72, 240, 90), (200, 80, 255), (255, 140, 30),
@@ -66,3 +67,30 @@ def draw_detections(image, boxes, scores, classes, class_names=None, scale=1):
 def save_detections(path, image, boxes, scores, classes, class_names=None, scale=1):
     """Draw detections (see :func:`draw_detections`) and write the picture to ``path`` (PNG by its name)."""
     save_image(path, draw_detections(image, boxes, scores, classes, class_names, scale))
+
+
+def detection_grid(images, results, class_names=None, scale=3, ncols=4):
+    """Draw each image's detections and lay the pictures out in a grid.
+
+    Parameters
+    ----------
+    images : ndarray, shape (N, H, W, 3)
+        Floats in [0, 1] (or uint8), all of one size.
+    results : sequence of dict
+        Per image ``"boxes"`` (K, 4) in pixels of the image, ``"scores"`` (K,), ``"classes"`` (K,), as
+        ``cnnkit.detection.train.detect`` returns them.
+    class_names : sequence of str, optional
+    scale : int, default 3
+        Enlargement of each image before drawing (see :func:`draw_detections`).
+    ncols : int, default 4
+
+    Returns
+    -------
+    ndarray, float32, shape (rows * (H * scale + 2) + 2, ncols * (W * scale + 2) + 2, 3)
+    """
+    if len(images) != len(results):
+        raise ValueError(f"{len(images)} images but {len(results)} detection results")
+    pictures = [draw_detections(image, r["boxes"], r["scores"], r["classes"], class_names, scale=scale)
+                for image, r in zip(images, results)]
+    return image_grid(np.stack(pictures), ncols=min(ncols, len(pictures)))
+

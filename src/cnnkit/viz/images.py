@@ -1,12 +1,13 @@
-"""Pictures in and out: read and resize photographs, lay images out in grids, save PNGs (Pillow).
+"""Pictures out: lay images out in grids, save PNGs (Pillow), sample photographs and random crops.
 
 Images are channels-last arrays: (H, W, 3) RGB or (H, W) grey, either floats
-in [0, 1] or uint8 in 0..255.
+in [0, 1] or uint8 in 0..255. Reading and resizing are :mod:`cnnkit.data.images`'.
 """
 import numpy as np
 
-__all__ = ["as_float_image", "to_uint8", "load_image", "save_image", "resize_image", "image_grid", "sample_photos",
-           "random_crops"]
+from cnnkit.data.images import as_float_image, resize, to_uint8
+
+__all__ = ["save_image", "image_grid", "sample_photos", "random_crops"]
 
 
 def _pil():
@@ -16,97 +17,12 @@ def _pil():
     return Image
 
 
-def as_float_image(image):
-    """An image as float32 RGB in [0, 1]: uint8 is divided by 255, grey (H, W) becomes three equal channels.
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
-        uint8 in 0..255 or floats in [0, 1]; an alpha channel is dropped.
-
-    Returns
-    -------
-    ndarray, float32, shape (H, W, 3)
-    """
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"expected an image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got shape {image.shape}")
-    image = image[..., :3]
-    if image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255
-    if image.dtype.kind != "f":
-        raise TypeError(f"expected uint8 or floating pixels, got dtype {image.dtype}")
-    return image.astype(np.float32)
-
-
-def to_uint8(image):
-    """Floats in [0, 1] (clipped) -> uint8 0..255; uint8 passes through."""
-    image = np.asarray(image)
-    if image.dtype == np.uint8:
-        return image
-    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def load_image(path, size=None):
-    """Read a picture file as float32 RGB in [0, 1], optionally resized so its longer side is ``size``.
-
-    Returns
-    -------
-    ndarray, float32, shape (H, W, 3)
-    """
-    with _pil().open(path) as picture:
-        image = as_float_image(np.asarray(picture.convert("RGB")))
-    if size is not None:
-        image = resize_image(image, longer_side=size)
-    return image
-
-
 def save_image(path, image):
     """Write an image (floats in [0, 1] or uint8; (H, W) or (H, W, 3)) as a PNG or any format Pillow knows."""
     image = to_uint8(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     _pil().fromarray(image).save(path)
-
-
-def resize_image(image, shape=None, longer_side=None):
-    """Resize an image with Lanczos filtering (antialiased when shrinking).
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W, 3) or (H, W)
-        Floats in [0, 1] or uint8.
-    shape : (int, int), optional
-        The new ``(height, width)``.
-    longer_side : int, optional
-        Instead of ``shape``: scale so the longer side has this many pixels, keeping the aspect ratio.
-
-    Returns
-    -------
-    ndarray, float32 in [0, 1], shape (height, width, 3) or (height, width)
-    """
-    if (shape is None) == (longer_side is None):
-        raise ValueError("resize_image needs exactly one of shape and longer_side")
-    image = np.asarray(image)
-    H, W = image.shape[:2]
-    if longer_side is not None:
-        scale = longer_side / max(H, W)
-        shape = (max(1, round(H * scale)), max(1, round(W * scale)))
-    height, width = int(shape[0]), int(shape[1])
-    if height < 1 or width < 1:
-        raise ValueError(f"resize_image: the new shape must be positive, got {shape}")
-    Image = _pil()
-    # Pillow's float mode "F" keeps the precision; resize each channel on its own.
-    channels = image[..., None] if image.ndim == 2 else image
-    floats = channels.astype(np.float32) / (255 if image.dtype == np.uint8 else 1)
-    out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(floats[..., c]), mode="F")
-                               .resize((width, height), Image.LANCZOS)) for c in range(channels.shape[-1])], -1)
-    out = np.clip(out, 0, 1)
-    return out[..., 0] if image.ndim == 2 else out
 
 
 def image_grid(images, ncols=None, pad=2, background=1.0):
@@ -184,5 +100,5 @@ def random_crops(images, n, size, scale=(1.0, 1.0), seed=0):
         side = min(H, W, max(1, round(size * rng.uniform(*scale))))
         top, left = rng.integers(0, H - side + 1), rng.integers(0, W - side + 1)
         crop = image[top:top + side, left:left + side]
-        crops[i] = crop if side == size else resize_image(crop, shape=(size, size))
+        crops[i] = crop if side == size else resize(crop, size)
     return crops

