@@ -132,6 +132,13 @@ def test_load_image_file_converts_to_rgb_or_grey(tmp_path):
     assert face_recognition.load_image_file(tmp_path / "a.png", mode=None).shape == (12, 10, 4)
 
 
+def test_load_image_file_refuses_an_image_over_cnnkits_pixel_limit(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((40, 30, 3), dtype=np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setenv("CNNKIT_MAX_IMAGE_PIXELS", "1000")
+    with pytest.raises(ValueError, match=r"big.png.*30x40 = 1,200 pixels, over the limit of 1,000"):
+        face_recognition.load_image_file(tmp_path / "big.png")
+
+
 def test_css_and_rectangles_convert_both_ways():
     rect = face_recognition._css_to_rect((1, 9, 7, 2))
     assert face_recognition._rect_to_css(rect) == (1, 9, 7, 2)

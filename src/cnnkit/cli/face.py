@@ -8,11 +8,11 @@ The weights are fetched into the cache on first use. ``face recognize`` and ``fa
 locate`` are face_recognition's command-line tools (:mod:`cnnkit.cli.face_recognize`).
 """
 import json
-import os
 import sys
 
 from cnnkit.cli import face_index, face_recognize
 from cnnkit.cli._args import at_least, positive
+from cnnkit.cli._runs import open_run
 
 TRAIN_ARGS = ("root", "epochs", "seed")
 DEFAULT_EPOCHS = 40
@@ -210,35 +210,14 @@ def run_identify(args):
     return 0
 
 
-def _run_folder(args):
-    """The run folder: reopened for --resume (its args.json restoring the arguments), else created now."""
-    from cnnkit.train import RunFolder
-
-    if args.resume:
-        if not os.path.isdir(args.resume):
-            raise ValueError(f"--resume: {args.resume} is not a run folder")
-        run = RunFolder(args.resume)
-        saved = run.read_args()
-        missing = [key for key in TRAIN_ARGS if key not in saved]
-        if missing:
-            raise ValueError(f"--resume: {args.resume}/args.json lacks {missing}; it was not written by cnnkit face "
-                             f"train")
-        epochs = saved["epochs"] if args.epochs is None else args.epochs
-        vars(args).update({key: saved[key] for key in TRAIN_ARGS}, epochs=epochs)
-        return run
-    if args.epochs is None:
-        args.epochs = DEFAULT_EPOCHS
-    run = RunFolder(args.out) if args.out else RunFolder.create("face", args.name, root=args.project)
-    run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})
-    return run
-
-
 def run_train(args):
     """Train the AT&T triplet embedding into a run folder and print its scores on the people held out."""
     from cnnkit import train
     from cnnkit.face.siamese import train_att
 
-    run = _run_folder(args)
+    run = open_run(args, "face", TRAIN_ARGS, DEFAULT_EPOCHS, "att", "cnnkit face train")
+    if not args.resume:
+        run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     print(f"training the face embedding on the AT&T faces, {args.epochs} epochs, into {run.path}", file=sys.stderr)

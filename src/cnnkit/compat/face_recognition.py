@@ -25,9 +25,9 @@ small stand-ins for dlib's ``rectangle``, ``mmod_rectangle`` and
 ``full_object_detection``.
 """
 import numpy as np
-import PIL.Image
 from PIL import ImageFile
 
+from cnnkit.data.images import open_image
 from cnnkit.face import locate
 from cnnkit.face.align import align_face
 from cnnkit.face.dlib_jitter import DlibRand, jitter_image
@@ -156,7 +156,7 @@ def load_image_file(file, mode="RGB"):
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:
-        im = PIL.Image.open(file)
+        im = open_image(file)  # Pillow's reader as face_recognition's, with cnnkit's pixel limit
         if mode:
             im = im.convert(mode)
         return np.array(im)

@@ -40,8 +40,8 @@ import numpy as np
 
 from cnnkit.data.resample import resample, resize, target_shape
 
-__all__ = ["ImageError", "IMAGE_EXTENSIONS", "MAX_PIXELS_ENV", "DEFAULT_MAX_PIXELS", "load_image", "list_images",
-           "load_images", "resize", "to_gray", "as_float_image", "as_uint8_image", "to_uint8"]
+__all__ = ["ImageError", "IMAGE_EXTENSIONS", "MAX_PIXELS_ENV", "DEFAULT_MAX_PIXELS", "load_image", "open_image",
+           "list_images", "load_images", "resize", "to_gray", "as_float_image", "as_uint8_image", "to_uint8"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".pbm", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_PIXELS_ENV = "CNNKIT_MAX_IMAGE_PIXELS"
@@ -96,6 +96,39 @@ def _open(Image, path, limit):
                 return Image.open(path)
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
+
+
+def open_image(path, max_pixels=None):
+    """The Pillow image of a file or file object, opened lazily under cnnkit's pixel limit.
+
+    For readers that must keep Pillow's own semantics (:mod:`cnnkit.compat.face_recognition`);
+    everything else reads pixels with :func:`load_image`.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or file object
+    max_pixels : int, optional
+        As for :func:`load_image`.
+
+    Returns
+    -------
+    PIL.Image.Image
+
+    Raises
+    ------
+    ImageError
+        For a file over the pixel limit (other errors are Pillow's).
+    """
+    from PIL import Image
+
+    limit = _max_pixels(max_pixels)
+    picture = _open(Image, path, limit)
+    W, H = picture.size
+    if W * H > limit:
+        picture.close()
+        raise ImageError(path, f"it has {W}x{H} = {W * H:,} pixels, over the limit of {limit:,}; set "
+                               f"{MAX_PIXELS_ENV} or pass max_pixels to allow larger images")
+    return picture
 
 
 def _normalise_mode(picture):

@@ -137,7 +137,7 @@ class CNNFaceDetector:
         from cnnkit.models import get_model
 
         _, metadata = weights.load("dlib-mmod-face", return_metadata=True)
-        return cls(get_model("dlib_mmod", pretrained=True), metadata)
+        return cls(get_model("dlib_mmod", pretrained=True).eval(), metadata)
 
     def tiled_pyramid(self, images):
         """The network's input: images (N, H, W, 3) uint8 -> (N, rows, cols, 3) float32 tiles, and the tile rects."""

@@ -92,15 +92,15 @@ class DlibMMOD(Module):
         return y, x
 
 
-@register
-def dlib_mmod(pretrained=False, dtype=None, rng=None):
+@register(weights="dlib-mmod-face", input_shape=(80, 80, 3))
+def dlib_mmod(dtype=None, rng=None):
     """dlib's CNN face detector network (7 convolutions, 0.18 M parameters).
+
+    ``get_model("dlib_mmod", pretrained=True)`` loads dlib's weights (the
+    ``"dlib-mmod-face"`` registry entry, fetched on first use).
 
     Parameters
     ----------
-    pretrained : bool, default False
-        Load dlib's weights (the ``"dlib-mmod-face"`` registry entry, fetched on first
-        use) and switch to evaluation mode.
     dtype : dtype, optional
         float32 when None.
     rng : numpy.random.Generator or int, optional
@@ -112,10 +112,4 @@ def dlib_mmod(pretrained=False, dtype=None, rng=None):
         Input (N, H, W, 3) of ``(pixel - channel mean) / 256`` (see
         :class:`cnnkit.face.dlib_cnn.CNNFaceDetector`), output (N, OH, OW, 1).
     """
-    model = DlibMMOD(dtype=dtype, rng=rng)
-    if pretrained:
-        from cnnkit import weights
-
-        model.load_state_dict(weights.load("dlib-mmod-face"))
-        model.eval()
-    return model
+    return DlibMMOD(dtype=dtype, rng=rng)
