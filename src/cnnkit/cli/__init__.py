@@ -21,6 +21,7 @@ EXIT_CODES = {
     0: "success",
     1: "error: a bad file or value, missing weights, a failed download (one line on stderr)",
     2: "usage: unknown command or option, missing argument",
+    3: "training diverged (a loss that is not finite); the last good epoch is kept in the run folder",
     130: "interrupted (Ctrl-C or SIGTERM; training commands first save where they stopped)",
     141: "the reader of the output went away (e.g. `| head`); nothing is printed",
 }

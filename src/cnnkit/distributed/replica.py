@@ -4,6 +4,7 @@ Nothing here imports Ray: a replica is a plain object that Ray runs as an actor
 (:mod:`cnnkit.distributed.training`), talking to its ring neighbour through the
 ``send`` function it is given.
 """
+import copy
 import os
 import tempfile
 
@@ -161,10 +162,10 @@ class Replica:
         ----------
         loader : DataLoader
             The global batches (its arrays may be read-only views of the object store).
-        job : bytes
-            A cloudpickle of a dict of ``model``, ``optimizer``, ``scheduler``,
-            ``callbacks`` and the other arguments of ``train.fit`` (``run`` and
-            ``verbose`` are rank 0's): unpickled here into writable arrays.
+        job : dict
+            ``model``, ``optimizer``, ``scheduler``, ``callbacks`` and the other
+            arguments of ``train.fit`` (``run`` and ``verbose`` are rank 0's), as the
+            object store hands them over (read-only arrays): copied here.
         checkpoint : bytes, optional
             The checkpoint file to resume from.
 
@@ -174,12 +175,10 @@ class Replica:
             ``state`` (the model's state dict), ``history``, ``optimizer`` and
             ``scheduler`` states.
         """
-        from ray import cloudpickle
-
         from cnnkit import train
 
         ring = Ring(self.rank, self.world, self._send, self.inbox)
-        job = cloudpickle.loads(job)
+        job = copy.deepcopy(job)  # every replica trains its own writable copy of the model and optimizer
         model, optimizer, scheduler = job.pop("model"), job["optimizer"], job["scheduler"]
         loader = ShardedLoader(loader, self.rank, self.world)
         job["callbacks"] = [SyncLogs(ring, loader), *job["callbacks"]]

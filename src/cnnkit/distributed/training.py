@@ -150,7 +150,7 @@ def _run_replicas(ray, loader, job, workers, checkpoint):
     """Run every replica's ``fit`` to its end; return rank 0's result (or the one that stopped on a NaN loss)."""
     replicas = _start_replicas(ray, workers)
     try:
-        loader_ref, job_ref = ray.put(loader), ray.put(ray.cloudpickle.dumps(job))
+        loader_ref, job_ref = ray.put(loader), ray.put(job)
         pending = {r.fit.remote(loader_ref, job_ref, checkpoint): rank for rank, r in enumerate(replicas)}
         results = {}
         while pending:

@@ -6,7 +6,7 @@ shape, order and dtype) followed by its raw bytes, so plain ``pickle`` cannot re
 
 No joblib code runs here. joblib's own loader builds any object the pickle names, and
 even a restricted ``find_class`` on joblib's ``NumpyUnpickler`` is not enough: joblib
-1.3-1.5.3 read a wrapper whose dtype claims ``hasobject`` with a plain ``pickle.load``,
+1.3-1.5.3 read a wrapper whose dtype claims ``hasobject`` with the plain unpickler,
 and a wrapper kept in the pickle's memo can be passed as another wrapper's dtype. The
 unpickler here is pickle's own pure-Python machine with three names mapped to inert
 placeholders of ours; it builds nothing but lists, tuples, dicts, strings and numbers,
