@@ -1,4 +1,6 @@
-"""Argument checks shared by every layer of cnnkit; imports nothing of cnnkit, so anything may use it."""
+"""Argument checks and small helpers shared by every layer of cnnkit; imports nothing of cnnkit, so anything may use it."""
+import re
+
 import numpy as np
 
 
@@ -53,3 +55,27 @@ def require_extra(module, extra="ray"):
         return importlib.import_module(module)
     except ImportError:
         raise MissingExtra(f"{module} is not installed; it is needed here: pip install 'cnnkit[{extra}]'") from None
+
+
+def natural_key(text):
+    """A sort key that orders the digit runs of ``text`` by value: ``s2`` before ``s10``, ``img9`` before ``img10``.
+
+    Parameters
+    ----------
+    text : str (or anything ``str`` accepts)
+
+    Returns
+    -------
+    tuple
+        Text runs compared case-insensitively, digit runs as integers; the
+        text itself last, so distinct strings never tie.
+    """
+    text = str(text)
+    # text and number runs alternate from a text run (maybe empty), so equal positions hold equal types
+    parts = re.split(r"(\d+)", text)
+    return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)), text
+
+
+def natural_sorted(items):
+    """``items`` sorted naturally (see :func:`natural_key`): ``["s1", "s2", ..., "s10"]``, not ``s1, s10, s2``."""
+    return sorted(items, key=natural_key)

@@ -116,10 +116,15 @@ def _augmentation(size, seed):
                          data.RandomCrop(size, padding=max(1, size[0] // 16), rng=seed + 1)])
 
 
-def _test_set(name, limit, preprocessing):
-    """The test split of ``name``, cut to ``limit`` images and preprocessed as the checkpoint says."""
+def _test_set(name, limit, preprocessing, class_names=None):
+    """The test split of ``name``, cut to ``limit`` images, preprocessed and indexed as the checkpoint says."""
     from cnnkit import data
     test = data.load_dataset(name, "test")
+    if class_names and list(class_names) != list(test.class_names) and set(class_names) == set(test.class_names):
+        # checkpoints from before natural sorting index a folder's classes in plain string order
+        index = {c: i for i, c in enumerate(class_names)}
+        order = np.array([index[c] for c in test.class_names])
+        test = data.Dataset(test.images, order[test.labels], class_names, test.name)
     if limit:
         test = test.subset(np.arange(min(limit, len(test))))
     images = data.build_preprocessing(preprocessing)(test.images)
@@ -195,7 +200,7 @@ def run_evaluate(args):
     from cnnkit.viz.curves import plot_confusion
 
     checkpoint = train.load_checkpoint(args.weights)
-    test = _test_set(args.data, args.limit, checkpoint.preprocessing)
+    test = _test_set(args.data, args.limit, checkpoint.preprocessing, checkpoint.class_names)
     names = checkpoint.class_names or test.class_names
     if len(names) != checkpoint.model.config.get("num_classes", len(names)):
         raise ValueError(f"the checkpoint has {len(names)} class names but the model "

@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from cnnkit.data.images import IMAGE_EXTENSIONS, ImageError, load_image
+from cnnkit.utils import natural_sorted
 
 SPLITS = ("train", "test")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -234,7 +235,7 @@ class ImageFolder(Dataset):
     Parameters
     ----------
     root : str
-        The folder of class folders; classes are the sub-folder names, sorted.
+        The folder of class folders; classes are the sub-folder names, sorted naturally (``s2`` before ``s10``).
     size : int or (int, int), optional
         Resize every image to ``(H, W)`` (:func:`cnnkit.data.images.resize`); needed when the images differ
         in size.
@@ -255,7 +256,7 @@ class ImageFolder(Dataset):
     def __init__(self, root, size=None, grayscale=False, class_names=None):
         if not os.path.isdir(root):
             raise FileNotFoundError(f"image folder {root} does not exist")
-        found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+        found = natural_sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
         class_names = list(class_names) if class_names is not None else found
         unknown = sorted(set(found) - set(class_names))
         if unknown:
@@ -265,7 +266,7 @@ class ImageFolder(Dataset):
             folder = os.path.join(root, name)
             if not os.path.isdir(folder):
                 continue
-            for file in sorted(os.listdir(folder)):
+            for file in natural_sorted(os.listdir(folder)):
                 if file.lower().endswith(IMAGE_EXTENSIONS):
                     path = os.path.join(folder, file)
                     image = load_image(path, size, mode="gray" if grayscale else "rgb")
@@ -301,7 +302,7 @@ def load_image_folder(root, split="train", size=None, grayscale=False):
     _check_split(split)
     train_dir, test_dir = os.path.join(root, "train"), os.path.join(root, "test")
     if os.path.isdir(train_dir) and os.path.isdir(test_dir):
-        classes = sorted(d for d in os.listdir(train_dir) if os.path.isdir(os.path.join(train_dir, d)))
+        classes = natural_sorted(d for d in os.listdir(train_dir) if os.path.isdir(os.path.join(train_dir, d)))
         return ImageFolder(os.path.join(root, split), size, grayscale, class_names=classes)
     return ImageFolder(root, size, grayscale).split(0.2, seed=0)[SPLITS.index(split)]
 

@@ -39,6 +39,7 @@ import warnings
 import numpy as np
 
 from cnnkit.data.resample import resample, resize, target_shape
+from cnnkit.utils import natural_sorted
 
 __all__ = ["ImageError", "IMAGE_EXTENSIONS", "MAX_PIXELS_ENV", "DEFAULT_MAX_PIXELS", "load_image", "open_image",
            "list_images", "load_images", "resize", "to_gray", "as_float_image", "as_uint8_image", "to_uint8"]
@@ -260,7 +261,7 @@ def load_image(path, size=None, *, longer_side=None, mode="rgb", dtype=np.float3
 
 
 def list_images(folder):
-    """The image files directly in ``folder`` (by extension, see ``IMAGE_EXTENSIONS``), sorted by name.
+    """The image files directly in ``folder`` (by extension, see ``IMAGE_EXTENSIONS``), sorted naturally by name (``2.png`` before ``10.png``).
 
     Raises
     ------
@@ -271,8 +272,8 @@ def list_images(folder):
     """
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"image folder {folder} does not exist")
-    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                   if name.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, name)))
+    paths = natural_sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                           if name.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, name)))
     if not paths:
         raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
     return paths

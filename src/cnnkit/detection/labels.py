@@ -11,6 +11,7 @@ import tempfile
 import numpy as np
 
 from cnnkit.detection.boxes import xywh_to_xyxy
+from cnnkit.utils import natural_key
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 #: The class indices accepted when no class count is known (no classes.txt): a detector's
@@ -133,7 +134,7 @@ class YoloFolder:
 
     Indexing gives ``(image, boxes, classes)``: the image as float32 (H, W, 3)
     in [0, 1], corner boxes ``(x1, y1, x2, y2)`` (M, 4) in pixels (float32),
-    and int64 classes (M,). Images are listed in sorted file-name order.
+    and int64 classes (M,). Images are listed in natural file-name order.
     ``class_names`` is the list of ``classes.txt``, or None without one; class
     indices are checked against its length (else against
     ``MAX_CLASSES_WITHOUT_NAMES``) as each label file is read.
@@ -144,7 +145,7 @@ class YoloFolder:
         images = self.root / "images"
         if not images.is_dir():
             raise ValueError(f"{self.root} has no images/ folder")
-        self.image_paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.image_paths = sorted((p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
         self.class_names = self._read_class_names(self.root / "classes.txt")
 
     @staticmethod

@@ -21,13 +21,14 @@ from cnnkit.data.images import IMAGE_EXTENSIONS
 from cnnkit.distributed.cluster import check_workers, session
 from cnnkit.io.shards import ShardFolder
 from cnnkit.train.history import ProgressBar
+from cnnkit.utils import natural_sorted
 
 # the columns every encoded batch carries besides the pipeline's: one record per input image
 _IMAGE, _ERROR = "_image", "_error"
 
 
 def image_files(sources):
-    """Every image file under the given folders (recursively) and the files given, each once, sorted.
+    """Every image file under the given folders (recursively) and the files given, each once, sorted naturally.
 
     Parameters
     ----------
@@ -53,7 +54,7 @@ def image_files(sources):
             found.add(source)
         else:
             raise FileNotFoundError(f"no image or folder at {source}")
-    return sorted(found)
+    return natural_sorted(found)
 
 
 def _zeros(columns, n=0):

@@ -23,6 +23,7 @@ from cnnkit.face.embed import embed, face_distance, face_record, same_person_dis
 from cnnkit.face.mtcnn import detect_faces
 from cnnkit.io.lock import file_lock
 from cnnkit.io.state import atomic_write, load_state, save_state
+from cnnkit.utils import natural_sorted
 
 __all__ = ["FaceDatabase", "FORMAT_VERSION"]
 
@@ -141,8 +142,8 @@ class FaceDatabase:
                     stale.unlink(missing_ok=True)
 
     def names(self):
-        """The enrolled names, sorted, each once."""
-        return sorted(set(self._names))
+        """The enrolled names, sorted naturally, each once."""
+        return natural_sorted(set(self._names))
 
     def __len__(self):
         """The number of stored descriptors."""
@@ -181,7 +182,7 @@ class FaceDatabase:
         """Forget every descriptor of ``name``; KeyError if it is not enrolled."""
         def forget(names, descriptors):
             if name not in names:
-                raise KeyError(f"{name!r} is not enrolled; enrolled: {sorted(set(names))}")
+                raise KeyError(f"{name!r} is not enrolled; enrolled: {natural_sorted(set(names))}")
             keep = [i for i, n in enumerate(names) if n != name]
             return [names[i] for i in keep], descriptors[keep]
 
