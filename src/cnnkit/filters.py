@@ -80,3 +80,32 @@ def detect_edges(image, kind="sobel"):
     kernels = np.stack([make(True), make(False)], axis=-1)[:, :, None, :]  # (3, 3, 1, 2)
     g = conv2d(padded, kernels).numpy()[0]  # (H, W, 2): gx, gy
     return np.sqrt((g * g).sum(axis=-1))
+
+
+def normalize_edges(edges, percentile=99.0):
+    """Scale an edge map for display: divide by a high percentile of ``|edges|`` and clip to [0, 1].
+
+    Dividing by the maximum leaves most edges nearly black (one strong edge
+    sets the scale); the 99th percentile lets the top 1% saturate instead.
+
+    Parameters
+    ----------
+    edges : ndarray, shape (H, W)
+        Edge strengths (any non-negative scale), e.g. from :func:`detect_edges`.
+    percentile : float, default 99.0
+        In (0, 100]; 100 divides by the maximum.
+
+    Returns
+    -------
+    scaled : ndarray, float32, shape (H, W)
+        In [0, 1].
+    divisor : float
+        The value mapped to 1 (1.0 for an all-zero map).
+    """
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    magnitude = np.abs(np.asarray(edges, dtype=np.float32))
+    divisor = float(np.percentile(magnitude, percentile)) if magnitude.size else 0.0
+    if divisor <= 0:  # a map that is mostly zero: fall back to its maximum
+        divisor = float(magnitude.max()) if magnitude.size and magnitude.max() > 0 else 1.0
+    return np.clip(magnitude / divisor, 0, 1), divisor

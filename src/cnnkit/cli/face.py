@@ -125,22 +125,28 @@ def _faces_json(faces):
             for face in faces]
 
 
-def _draw(path, image, faces, labels=None):
-    """Save ``image`` with each face's box, label and landmarks drawn."""
+def _draw(path, image, faces, detector, labels=None):
+    """Save ``image`` with each face's box, label and landmarks drawn, one colour per label (identity)."""
+    import numpy as np
     from PIL import Image, ImageDraw
 
-    from cnnkit.viz.boxes import draw_detections
+    from cnnkit.viz.boxes import colour_for, draw_detections
+    from cnnkit.viz.images import save_image
 
     labels = labels or ["face"] * len(faces)
+    names = sorted(set(labels))
     boxes = [face["box"] for face in faces]
     scores = [face["score"] for face in faces]
-    picture = Image.fromarray(draw_detections(image, boxes, scores, list(range(len(faces))), labels))
+    picture = Image.fromarray(draw_detections(image, boxes, scores, [names.index(n) for n in labels], names,
+                                              colour_by="name"))
     draw = ImageDraw.Draw(picture)
     radius = max(2, min(picture.size) // 200)
-    for face in faces:
+    for face, label in zip(faces, labels):
         for x, y in face["landmarks"]:
-            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(255, 0, 0))
-    picture.save(path)
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour_for(label),
+                         outline=(0, 0, 0), width=max(1, radius // 3))
+    save_image(path, np.asarray(picture), title=f"{len(faces)} face(s) found by the {detector} detector, with their "
+                                                f"landmarks")
 
 
 def run_detect(args):
@@ -152,7 +158,9 @@ def run_detect(args):
     if not faces:
         print(f"no face found in {args.image}", file=sys.stderr)
     if args.output:
-        _draw(args.output, image, faces)
+        _draw(args.output, image, faces, args.detector)
+        # stdout holds the JSON, so that it stays parseable
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 

@@ -3,11 +3,13 @@
 Images are channels-last arrays: (H, W, 3) RGB or (H, W) grey, either floats
 in [0, 1] or uint8 in 0..255. Reading and resizing are :mod:`cnnkit.data.images`'.
 """
+import os
+
 import numpy as np
 
 from cnnkit.data.images import as_float_image, resize, to_uint8
 
-__all__ = ["save_image", "image_grid", "sample_photos", "random_crops"]
+__all__ = ["save_image", "with_title", "image_grid", "sample_photos", "random_crops"]
 
 
 def _pil():
@@ -17,12 +19,72 @@ def _pil():
     return Image
 
 
-def save_image(path, image):
-    """Write an image (floats in [0, 1] or uint8; (H, W) or (H, W, 3)) as a PNG or any format Pillow knows."""
+def save_image(path, image, title=None):
+    """Write an image as a PNG (or any format Pillow knows by the name), atomically.
+
+    Parameters
+    ----------
+    path : str
+    image : ndarray, shape (H, W), (H, W, 1) or (H, W, 3)
+        Floats in [0, 1] or uint8.
+    title : str, optional
+        Stored in a PNG's ``Title`` text chunk (what the picture shows), for
+        pictures that must stay pixel for pixel the image (edge maps, stylised photos).
+    """
+    from PIL import PngImagePlugin
+
+    from cnnkit.io.state import atomic_write
+
     image = to_uint8(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    _pil().fromarray(image).save(path)
+    picture = _pil().fromarray(image)
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    fmt = _pil().registered_extensions().get(ext or ".png")
+    if fmt is None:
+        raise ValueError(f"{path}: unknown picture format {ext!r}; use .png, .jpg, ...")
+    options = {}
+    if title and fmt == "PNG":
+        options["pnginfo"] = PngImagePlugin.PngInfo()
+        options["pnginfo"].add_text("Title", title)
+    atomic_write(path, lambda f: picture.save(f, format=fmt, **options))
+
+
+def with_title(image, title, size=None):
+    """A picture with a white band above it holding ``title`` (wrapped to the picture's width), for grids.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (H, W, C)
+        Floats in [0, 1] or uint8; C is 1 or 3.
+    title : str
+        What the picture shows; ``\\n`` starts a new line.
+    size : int, optional
+        The font's size in pixels; by default about 1/45 of the width, at least 11.
+
+    Returns
+    -------
+    ndarray, float32, shape (H + band, W, 3)
+    """
+    import textwrap
+
+    from PIL import ImageDraw, ImageFont
+
+    pixels = as_float_image(image) if np.asarray(image).dtype == np.uint8 else np.asarray(image, np.float32)
+    pixels = np.repeat(pixels[..., None] if pixels.ndim == 2 else pixels, 3 // pixels.shape[-1] if pixels.ndim == 3
+                       else 3, axis=-1)
+    W = pixels.shape[1]
+    size = size or max(11, round(W / 45))
+    font = ImageFont.load_default(size=size)
+    # wrap by the width of an average character of this font
+    per_line = max(8, int(W / max(font.getlength("abcdefghij0123456789 ") / 21, 1)) - 2)
+    lines = [part for line in str(title).split("\n") for part in textwrap.wrap(line, per_line) or [""]]
+    step = round(size * 1.25)
+    band = _pil().new("RGB", (W, step * len(lines) + size // 2), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    for k, line in enumerate(lines):
+        draw.text((size // 3, size // 4 + k * step), line, fill=(0, 0, 0), font=font)
+    return np.concatenate([as_float_image(np.asarray(band)), pixels], axis=0)
 
 
 def image_grid(images, ncols=None, pad=2, background=1.0):
