@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnkit.autograd import Tensor, no_grad
-from cnnkit.viz.images import image_grid
+from cnnkit.viz.images import image_grid, with_title
 
 __all__ = ["ReceptiveField", "receptive_fields", "layer_activations", "top_k_patches", "patch_grid",
            "feature_map_grid", "filter_images"]
@@ -124,12 +124,52 @@ def layer_activations(model, layer):
     return run
 
 
-def top_k_patches(activations, images, field, k=9, units=None, batch_size=16):
-    """The k image patches that most activate each unit, one per image (Zeiler and Fergus's 9 patches).
+def _strongest(activations, images, field, units, batch_size, progress):
+    """Each image's strongest response per unit and where: values (N, U), rows and columns (N, U) of the unit."""
+    H, W = images.shape[1:3]
+    best_value, best_where = [], []
+    for n0 in range(0, len(images), batch_size):
+        acts = activations(images[n0:n0 + batch_size])                      # (n, h, w, C_l)
+        if units is not None:
+            acts = acts[..., list(units)]
+        n, h, w, C = acts.shape
+        # prefer units whose whole window lies in the image, so patches are not mostly grey margin
+        rows = np.arange(h) * field.stride - field.padding
+        cols = np.arange(w) * field.stride - field.padding
+        inside = ((rows >= 0) & (rows + field.size <= H))[:, None] & ((cols >= 0) & (cols + field.size <= W))[None]
+        if inside.any():
+            acts = np.where(inside[None, :, :, None], acts, -np.inf)
+        flat = acts.reshape(n, h * w, C)
+        where = flat.argmax(axis=1)                                          # (n, C)
+        best_value.append(np.take_along_axis(flat, where[:, None], axis=1)[:, 0])
+        best_where.append(np.stack([where // w, where % w], axis=-1))        # (n, C, 2)
+        if progress is not None:
+            progress(min(n0 + batch_size, len(images)), len(images))
+    return np.concatenate(best_value), np.concatenate(best_where)
+
+
+def _overlaps(a, b, limit):
+    """Whether two windows ``(source, top, left, side)`` of one source picture overlap by more than ``limit`` (IoU)."""
+    if a[0] != b[0]:
+        return False
+    dy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    dx = min(a[2] + a[3], b[2] + b[3]) - max(a[2], b[2])
+    if dy <= 0 or dx <= 0:
+        return False
+    inter = dy * dx
+    return inter / (a[3] ** 2 + b[3] ** 2 - inter) > limit
+
+
+def top_k_patches(activations, images, field, k=9, units=None, batch_size=16, origins=None, overlap=0.5,
+                  progress=None):
+    """The k image patches that most activate each unit, never the same patch twice (Zeiler and Fergus's 9 patches).
 
     For every unit (channel) of the layer, each image's strongest response
-    is found; the k images with the strongest are kept, and from each the
-    window of that unit's receptive field (grey where it runs past the image).
+    is found (among the positions whose receptive field lies wholly inside the
+    image, when there are any); images are ranked by it and the window of the
+    unit's receptive field is cut from each (grey where it runs past the
+    image). A window that overlaps one already taken for the unit in the same
+    source picture (crops of one photo may overlap) is skipped.
 
     Parameters
     ----------
@@ -143,55 +183,80 @@ def top_k_patches(activations, images, field, k=9, units=None, batch_size=16):
     units : sequence of int, optional
         The channels to show; all when None.
     batch_size : int, default 16
+    origins : ndarray, shape (N, 4), optional
+        Where each image was cut from: ``(source, top, left, zoom)``, a pixel
+        ``(y, x)`` of the image being ``(top + y * zoom, left + x * zoom)`` of
+        picture ``source`` (as :func:`~cnnkit.viz.images.random_crops` returns
+        them). By default every image is its own source.
+    overlap : float, default 0.5
+        Windows of one source overlapping by more than this IoU count as the same patch.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each batch of images.
 
     Returns
     -------
     patches : ndarray, float32, shape (len(units), k, field.size, field.size, C)
+        White where a unit has fewer than k distinct patches.
     values : ndarray, float32, shape (len(units), k)
-        The activations, strongest first.
+        The activations, strongest first (NaN for missing patches).
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4:
         raise ValueError(f"top_k_patches expects images (N, H, W, C), got shape {images.shape}")
     if not 1 <= k <= len(images):
         raise ValueError(f"top_k_patches: k must be in [1, {len(images)}] (one patch per image), got {k}")
-    best_value, best_where = [], []
-    for n0 in range(0, len(images), batch_size):
-        acts = activations(images[n0:n0 + batch_size])                      # (n, h, w, C_l)
-        if units is not None:
-            acts = acts[..., list(units)]
-        n, h, w, C = acts.shape
-        flat = acts.reshape(n, h * w, C)
-        where = flat.argmax(axis=1)                                          # (n, C)
-        best_value.append(np.take_along_axis(flat, where[:, None], axis=1)[:, 0])
-        best_where.append(np.stack([where // w, where % w], axis=-1))        # (n, C, 2)
-    values = np.concatenate(best_value)                                     # (N, C)
-    where = np.concatenate(best_where)                                      # (N, C, 2)
-    order = np.argsort(-values, axis=0, kind="stable")[:k]                  # (k, C)
+    if origins is None:
+        origins = np.stack([np.arange(len(images)), np.zeros(len(images)), np.zeros(len(images)),
+                            np.ones(len(images))], axis=1)
+    origins = np.asarray(origins, dtype=np.float64)
+    if origins.shape != (len(images), 4):
+        raise ValueError(f"origins must have shape ({len(images)}, 4), one (source, top, left, zoom) per image, "
+                         f"got {origins.shape}")
+    values, where = _strongest(activations, images, field, units, batch_size, progress)   # (N, C), (N, C, 2)
+    order = np.argsort(-values, axis=0, kind="stable")                      # (N, C)
     S = field.size
     pad = max(S, field.padding)
     # Grey margins let every window be cut with plain slicing, even where it runs past the image.
     padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=0.5)
-    patches = np.empty((values.shape[1], k, S, S, images.shape[3]), np.float32)
-    for c in range(values.shape[1]):
-        for r, n in enumerate(order[:, c]):
+    U = values.shape[1]
+    patches = np.ones((U, k, S, S, images.shape[3]), np.float32)
+    chosen = np.full((U, k), np.nan, np.float32)
+    for c in range(U):
+        taken = []
+        for n in order[:, c]:
             top, left, _, _ = field.window(*where[n, c])
-            patches[c, r] = padded[n, pad + top:pad + top + S, pad + left:pad + left + S]
-    return patches, np.take_along_axis(values, order, axis=0).T
+            source, y0, x0, zoom = origins[n]
+            window = (source, y0 + top * zoom, x0 + left * zoom, S * zoom)
+            if any(_overlaps(window, other, overlap) for other in taken):
+                continue
+            patches[c, len(taken)] = padded[n, pad + top:pad + top + S, pad + left:pad + left + S]
+            chosen[c, len(taken)] = values[n, c]
+            taken.append(window)
+            if len(taken) == k:
+                break
+    return patches, chosen
 
 
-def patch_grid(patches, pad=2):
+def patch_grid(patches, pad=2, labels=None):
     """Units as blocks of their k patches (a sqrt(k) x sqrt(k) square each), the blocks in a grid.
 
     Parameters
     ----------
     patches : ndarray, shape (U, k, S, S, C)
+    pad : int, default 2
+    labels : sequence of str, optional
+        One caption per unit (e.g. ``"unit 3  max 9.2"``), written above its block.
 
     Returns
     -------
     ndarray, float32: the picture, white between patches and wider gaps between units.
     """
     blocks = [image_grid(unit, ncols=int(np.ceil(np.sqrt(len(unit)))), pad=1) for unit in patches]
+    if labels is not None:
+        if len(labels) != len(blocks):
+            raise ValueError(f"{len(labels)} labels for {len(blocks)} units")
+        size = max(10, min(16, round(blocks[0].shape[1] / 12)))
+        blocks = [with_title(block, label, size=size) for block, label in zip(blocks, labels)]
     return image_grid(blocks, pad=pad * 3)
 
 

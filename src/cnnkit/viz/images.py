@@ -136,7 +136,7 @@ def sample_photos():
     return {name: as_float_image(image) for name, image in photos.items()}
 
 
-def random_crops(images, n, size, scale=(1.0, 1.0), seed=0):
+def random_crops(images, n, size, scale=(1.0, 1.0), seed=0, return_origins=False):
     """``n`` random square crops of ``size`` pixels from a list of pictures, drawn evenly across them.
 
     Parameters
@@ -149,13 +149,19 @@ def random_crops(images, n, size, scale=(1.0, 1.0), seed=0):
         Each crop covers ``size * u`` pixels of its picture before being resized to ``size``,
         with ``u`` uniform in this range (> 1 zooms out).
     seed : int
+    return_origins : bool, default False
+        Also return where each crop was cut.
 
     Returns
     -------
-    ndarray, float32, shape (n, size, size, 3)
+    crops : ndarray, float32, shape (n, size, size, 3)
+    origins : ndarray, float64, shape (n, 4)
+        Only with ``return_origins``: ``(picture index, top, left, zoom)``, pixel
+        ``(y, x)`` of a crop lying at ``(top + y * zoom, left + x * zoom)`` of its picture.
     """
     rng = np.random.default_rng(seed)
     crops = np.empty((n, size, size, 3), np.float32)
+    origins = np.empty((n, 4), np.float64)
     for i in range(n):
         image = as_float_image(images[i % len(images)])
         H, W = image.shape[:2]
@@ -163,4 +169,5 @@ def random_crops(images, n, size, scale=(1.0, 1.0), seed=0):
         top, left = rng.integers(0, H - side + 1), rng.integers(0, W - side + 1)
         crop = image[top:top + side, left:left + side]
         crops[i] = crop if side == size else resize(crop, size)
-    return crops
+        origins[i] = (i % len(images), top, left, side / size)
+    return (crops, origins) if return_origins else crops
