@@ -73,6 +73,9 @@ def register(subparsers):
     p.add_argument("--weights", required=True, help="a checkpoint written by cnnkit train")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or PGM files, or folders of them")
     p.add_argument("--top-k", type=at_least(1), default=3)
+    p.add_argument("--invert", action="store_true",
+                   help="read each picture as its negative: dark-on-light pictures for a model trained on "
+                        "light-on-dark ones (predict warns when a picture looks inverted)")
     batch.add_arguments(p, "write one row per image to this table (a folder of Parquet shards) instead of printing; "
                            "images already in it are skipped")
     p.set_defaults(func=run_predict)
@@ -141,6 +144,7 @@ TRAIN_ARGS = ("model", "data", "epochs", "batch_size", "lr", "augment", "input_s
 def run_train(args):
     """Train into a run folder, report the test accuracy; exit 3 if the loss stopped being finite."""
     from cnnkit import data, distributed, optim, train
+    from cnnkit.data.checks import training_statistics
 
     run = open_run(args, "classify", TRAIN_ARGS, DEFAULT_EPOCHS,
                    f"{args.model}-{os.path.basename(os.path.normpath(args.data))}", "cnnkit train")
@@ -155,7 +159,7 @@ def run_train(args):
     mean = images.mean(axis=(0, 1, 2)).tolist()
     std = np.maximum(images.std(axis=(0, 1, 2)), 1e-6).tolist()
     preprocessing = {"resize": [size, size] if size else None, "mean": mean, "std": std,
-                     "input_shape": list(images.shape[1:])}
+                     "input_shape": list(images.shape[1:]), **training_statistics(train_set.images, images)}
     normalize = data.Normalize(mean, std)
     # augment before standardising, so padding and rotated-in corners are background, not the mean intensity
     transform = data.Compose(([_augmentation(images.shape[1:3], args.seed)] if args.augment else []) + [normalize])
@@ -166,7 +170,10 @@ def run_train(args):
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     scheduler = optim.CosineAnnealingLR(optimizer, T_max=max(args.epochs, 1))
     run.class_names, run.preprocessing = train_set.class_names, preprocessing
-    run.monitor, run.title = "val_accuracy", f"{args.model} on {os.path.basename(os.path.normpath(args.data))}"
+    run.monitor = "val_accuracy"
+    run.title = (f"{args.model} on {os.path.basename(os.path.normpath(args.data))} ({len(train_set)} training images "
+                 f"at {images.shape[1]}x{images.shape[2]}x{images.shape[3]}): Adam lr {args.lr:g}, cosine, batch "
+                 f"{args.batch_size}, {args.epochs} epochs, {'augmented' if args.augment else 'no augmentation'}")
     if not args.resume:
         run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})
     data_name = os.path.basename(os.path.normpath(args.data))
@@ -214,7 +221,8 @@ def run_evaluate(args):
     out = args.out or os.path.dirname(os.path.abspath(args.weights))
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "confusion.png")
-    plot_confusion(result["confusion"], path, class_names=names)
+    plot_confusion(result["confusion"], path, class_names=names,
+                   title=f"{checkpoint.config['name']} on the {args.data} test split")
     print(f"wrote {path}")
     return 0
 
@@ -224,16 +232,50 @@ def run_predict(args):
     from cnnkit.distributed.batch import image_files
     from cnnkit.distributed.pipelines import ClassifyPipeline
 
-    pipeline = ClassifyPipeline(args.weights)
+    pipeline = ClassifyPipeline(args.weights, invert=args.invert)
     if args.out:
         return batch.run(args, pipeline, args.images, "predict")
     paths = image_files(args.images)
+    _warn_unlike_training(pipeline, paths, args.invert)
     probabilities = pipeline.probabilities(np.stack([pipeline.read(path) for path in paths]))
     k = max(1, min(args.top_k, probabilities.shape[1]))
     for path, p in zip(paths, probabilities):
         top = np.argsort(-p)[:k]
         print(f"{path}: " + ", ".join(f"{pipeline.names[i]} ({p[i]:.3f})" for i in top))
     return 0
+
+
+def _warn_unlike_training(pipeline, paths, inverted):
+    """One warning line per way the pictures differ from the training data (polarity, colour, aspect ratio)."""
+    import warnings
+
+    checks = [(path, pipeline.check(path)) for path in paths]
+
+    def named(key):
+        found = [os.path.basename(path) for path, check in checks if check[key]]
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        return found, f"{len(found)} of {len(paths)} picture(s) ({shown})"
+
+    found, which = named("inverted")
+    if found:
+        check = next(c for _, c in checks if c["inverted"])
+        light = check["border"] > check["training_border"]
+        advice = "drop --invert" if inverted else "rerun with --invert to read them as negatives"
+        warnings.warn(f"{which} look inverted against the training data: their {check['measure']} is "
+                      f"{'light' if light else 'dark'} ({check['border']:.2f}) where the training images' is "
+                      f"{'dark' if light else 'light'} ({check['training_border']:.2f}), e.g. a dark digit on white "
+                      f"for a model trained on white digits on black; {advice}", stacklevel=2)
+    H, W, C = pipeline.preprocessing["input_shape"]
+    found, which = named("colour_for_grey")
+    if found:
+        warnings.warn(f"{which} are in colour but the model was trained on grey pictures: read as grey", stacklevel=2)
+    found, which = named("grey_for_colour")
+    if found:
+        warnings.warn(f"{which} are grey but the model was trained on colour pictures", stacklevel=2)
+    found, which = named("aspect")
+    if found:
+        warnings.warn(f"{which} have a height/width ratio unlike the training images': resizing them to {W}x{H} "
+                      f"distorts them", stacklevel=2)
 
 
 def run_summary(args):

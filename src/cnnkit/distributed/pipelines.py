@@ -127,12 +127,16 @@ class ClassifyPipeline(_FromCheckpoint):
     ----------
     weights : str
         A checkpoint written by ``cnnkit train`` or a run folder.
+    invert : bool, default False
+        Read every picture as its negative (``1 - x``): black-on-white
+        pictures for a model trained on white-on-black ones (see :meth:`check`).
     """
 
-    def __init__(self, weights):
+    def __init__(self, weights, invert=False):
         from cnnkit.train import load_checkpoint
 
         super().__init__(weights)
+        self.invert = bool(invert)
         checkpoint = load_checkpoint(weights)
         preprocessing = checkpoint.preprocessing or {}
         if "input_shape" not in preprocessing:
@@ -164,7 +168,26 @@ class ClassifyPipeline(_FromCheckpoint):
         from cnnkit.data import load_image
 
         H, W, C = self.preprocessing["input_shape"]
-        return load_image(path, (H, W), mode="gray" if C == 1 else "rgb")
+        image = load_image(path, (H, W), mode="gray" if C == 1 else "rgb")
+        return 1 - image if self.invert else image
+
+    def check(self, path):
+        """How the picture at ``path`` differs from the training data (see :func:`cnnkit.data.checks.compare_with_training`).
+
+        The picture is measured as the model receives it, after any ``invert``.
+        """
+        from PIL import Image
+
+        from cnnkit.data import load_image
+        from cnnkit.data.checks import compare_with_training
+
+        H, W, _ = self.preprocessing["input_shape"]
+        image = load_image(path, (H, W), mode="rgb")
+        image = 1 - image if self.invert else image
+        with Image.open(path) as picture:  # the header only: the file's own size and bands
+            bands = 3 if picture.mode in ("P", "PA") else len(picture.getbands())
+            shape = (picture.height, picture.width, bands)
+        return compare_with_training(image, shape, self.preprocessing)
 
     def __call__(self, paths):
         images, kept, errors = _read_all(paths, self.read)

@@ -5,6 +5,7 @@ display and leaves pyplot's global state alone. The ``*_figure`` functions
 return the figure (for tests and notebooks); the ``plot_*`` functions write it.
 """
 import os
+import textwrap
 
 import numpy as np
 
@@ -69,7 +70,8 @@ def history_figure(history, title=None):
         ax.set_title(f"{metric.replace('_', ' ')} per epoch", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend()
-    figure.suptitle(title or "training curves")
+    # about 13 characters of the title's font fit in an inch
+    figure.suptitle(textwrap.fill(title or "training curves", int(13 * 5 * len(keys))))
     figure.tight_layout()
     return figure
 
