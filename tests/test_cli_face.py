@@ -74,8 +74,10 @@ def photo(path, left, right, width=400):
 def test_detect_prints_every_face_as_json_and_draws_them(tmp_path, capsys):
     out = tmp_path / "faces.png"
     assert main(["face", "detect", photo(tmp_path / "a.png", (200, 0, 0), (0, 0, 200)), "-o", str(out)]) == 0
-    faces = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    faces = json.loads(captured.out)
     assert [face["score"] for face in faces] == [0.99, 0.95]
+    assert captured.err == f"wrote {out}\n"  # on stderr: stdout stays JSON
     assert len(faces[0]["landmarks"]) == 5 and faces[1]["box"] == [230.0, 20.0, 310.0, 120.0]
     assert Image.open(out).size == (400, 160)
 

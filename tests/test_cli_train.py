@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from cnnkit import train
 from cnnkit.cli import main
@@ -113,6 +114,38 @@ def test_predict_prints_the_top_k_classes(trained, tmp_path, capsys):
     assert line.startswith(f"{image}: ") and line.count("(") == 3
 
 
+def _digit(path, light_on_dark):
+    """A 24x24 'one' like the bundled digits (light on dark), or its negative."""
+    from PIL import Image
+    image = np.zeros((24, 24), np.uint8)
+    image[4:20, 10:14] = 255
+    Image.fromarray(image if light_on_dark else 255 - image).save(path)
+    return str(path)
+
+
+def test_train_records_the_training_border_brightness_and_image_shape(trained):
+    preprocessing = train.load_checkpoint(str(trained)).preprocessing
+    assert preprocessing["source_shape"] == [8, 8, 1] and 0 <= preprocessing["border_mean"] < 0.25  # dark
+
+
+def test_predict_warns_once_in_one_line_about_pictures_that_look_inverted(trained, tmp_path, capsys):
+    dark = [_digit(tmp_path / f"dark{k}.png", light_on_dark=False) for k in range(2)]
+    assert main(["predict", "--weights", str(trained), *dark, _digit(tmp_path / "light.png", True)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cnnkit predict: warning: 2 of 3 picture(s) (dark0.png, dark1.png) "
+                                               "look inverted") and "--invert" in err[0]
+
+
+def test_predict_invert_reads_pictures_as_their_negatives(trained, tmp_path, capsys):
+    weights = str(trained)
+    assert main(["predict", "--weights", weights, _digit(tmp_path / "light.png", True), "--top-k", "1"]) == 0
+    plain = capsys.readouterr()
+    assert main(["predict", "--weights", weights, _digit(tmp_path / "dark.png", False), "--top-k", "1",
+                 "--invert"]) == 0
+    inverted = capsys.readouterr()
+    assert inverted.out.split(": ")[1] == plain.out.split(": ")[1] and inverted.err == plain.err == ""
+
+
 def test_predict_names_an_unreadable_image(trained, tmp_path, capsys):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"garbage")
@@ -124,7 +157,20 @@ def test_visualize_takes_a_run_folder_of_cnnkit_train(trained, tmp_path, capsys)
     out = tmp_path / "grid.png"
     assert main(["visualize", "lenet5", "--weights", str(trained), "--layer", "features.0", "--images", "digits",
                  "--count", "40", "--units", "2", "-o", str(out)]) == 0
-    assert out.stat().st_size > 0 and "features.0" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"wrote {out}: 2 units of features.0")
+    title = Image.open(out).text["Title"]
+    assert title.startswith("lenet5 features.0: the 9 patches that most activate each of units 0-1")
+    assert "receptive field 5 px" in title and "visualize features.0" in captured.err  # the progress bar
+
+
+def test_curves_and_confusion_matrix_are_titled_with_model_and_data(trained, tmp_path, capsys):
+    assert Image.open(trained / "curves.png").text["Title"].startswith("lenet5 on digits (100 training images at "
+                                                                       "32x32x1): Adam lr 0.002")
+    assert main(["evaluate", "--weights", str(trained), "--limit", "30", "--out", str(tmp_path)]) == 0
+    assert f"wrote {tmp_path / 'confusion.png'}" in capsys.readouterr().out
+    assert Image.open(tmp_path / "confusion.png").text["Title"].startswith(
+        "lenet5 on the digits test split: 10 classes, 30 images")
 
 
 def test_summary_prints_the_parameter_totals(capsys):

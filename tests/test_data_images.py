@@ -286,3 +286,11 @@ def test_to_gray_of_an_array_is_the_grey_load_image_reads(tmp_path):
     Image.fromarray(picture).save(tmp_path / "p.png")
     grey = load_image(tmp_path / "p.png", mode="gray")
     np.testing.assert_array_equal(I.to_gray(load_image(tmp_path / "p.png")), grey)
+
+
+def test_16_bit_grey_png_reads_as_its_8_bit_twin(tmp_path):
+    eight = np.arange(0, 256, 17, dtype=np.uint8).reshape(4, 4)
+    Image.fromarray(eight).save(tmp_path / "g8.png")
+    Image.fromarray(eight.astype(np.uint16) * 257).save(tmp_path / "g16.png")  # 255 -> 65535
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    np.testing.assert_allclose(load_image(tmp_path / "g16.png"), load_image(tmp_path / "g8.png"), atol=1e-6)

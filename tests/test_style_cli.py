@@ -18,7 +18,19 @@ def test_edges_writes_a_grey_map_of_the_picture_size(tmp_path, capsys):
     assert main(["edges", picture(tmp_path), "--kind", "sobel", "-o", str(out)]) == 0
     edges = load_image(out)
     assert edges.shape == (20, 30, 3) and edges[:, 14:16].max() == 1 and edges[:, :5].max() == 0
-    assert "sobel" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith(f"wrote {out} (30x20): sobel edges of in.png")
+
+
+def test_edges_says_how_the_map_was_scaled_in_its_title(tmp_path, capsys):
+    from PIL import Image
+    out = tmp_path / "edges.png"
+    assert main(["edges", picture(tmp_path), "--kind", "scharr", "--percentile", "95", "-o", str(out)]) == 0
+    assert "(its 95th percentile), clipped to 1" in Image.open(out).text["Title"]
+
+
+def test_edges_rejects_a_percentile_above_100(tmp_path, capsys):
+    assert main(["edges", picture(tmp_path), "--percentile", "101"]) == 1
+    assert "--percentile must be in (0, 100], got 101" in capsys.readouterr().err
 
 
 def test_stylize_rejects_a_tiny_size_before_loading_anything(tmp_path, capsys):

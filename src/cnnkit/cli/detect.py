@@ -202,6 +202,8 @@ def run_predict(args):
             print(f"{path}: no detections with a score of at least {args.score_threshold}", file=sys.stderr)
         report.append({"image": path, "output": output, "detections": detections})
     print(json.dumps(report, indent=2))
+    # stdout holds the JSON, so that it stays parseable
+    print(f"wrote {len(report)} picture(s) into {args.out}", file=sys.stderr)
     return 0
 
 
@@ -228,4 +230,6 @@ def _predict_faces(args):
             {"class": "face", "class_id": 0, "score": round(f["score"], 4), "box": [round(v, 2) for v in f["box"]]}
             for f in faces]})
     print(json.dumps(report, indent=2))
+    # stdout holds the JSON, so that it stays parseable
+    print(f"wrote {len(report)} picture(s) into {args.out}", file=sys.stderr)
     return 0

@@ -68,8 +68,11 @@ def run(args):
     end = result.losses[-1]
     if bar is not None:
         bar.close(content=end["content"], style=end["style"], total=end["total"])
-    save_image(args.output, result.image)
     start = result.losses[0]
-    print(f"saved {args.output} ({result.image.shape[1]}x{result.image.shape[0]}); style loss {start['style']:.4g} -> "
+    save_image(args.output, result.image,
+               title=f"{os.path.basename(args.content)} in the style of {', '.join(map(os.path.basename, args.style))}: "
+                     f"{args.steps} {args.optimizer} steps, content weight {args.content_weight:g}, style weight "
+                     f"{args.style_weight:g}, tv weight {args.tv_weight:g}")
+    print(f"wrote {args.output} ({result.image.shape[1]}x{result.image.shape[0]}); style loss {start['style']:.4g} -> "
           f"{end['style']:.4g}, content loss {start['content']:.4g} -> {end['content']:.4g}, "
           f"{result.seconds_per_step:.2f} s/step")

@@ -16,7 +16,7 @@ def register(subparsers):
                         "sample photographs of scikit-image and scikit-learn (default photos)")
     p.add_argument("--count", type=at_least(1), default=300, help="images (crops) to search (default 300)")
     p.add_argument("--crop-size", type=at_least(1), default=96,
-                   help="side of the crops of photos and folders (default 96; raised to the layer's receptive field)")
+                   help="side of the crops of photos and folders (default 96; raised to fit the layer's receptive field)")
     p.add_argument("-k", type=at_least(1), default=9, help="patches per unit (default 9)")
     p.add_argument("--units", type=at_least(1), default=16, help="show the first N units (default 16)")
     p.add_argument("--scale", type=at_least(0), default=0,
@@ -67,7 +67,7 @@ def _model(args):
 
 def run(args):
     """Search the images, cut the patches, save the labelled grid."""
-    import sys
+    import warnings
 
     import numpy as np
 
@@ -81,15 +81,16 @@ def run(args):
     if args.layer not in fields:
         raise ValueError(f"no receptive field for layer {args.layer!r}; layers with kernels: {list(fields)}")
     field = fields[args.layer]
-    # a crop smaller than the field leaves every window partly outside it: grey patches
-    crop = max(args.crop_size, field.size)
+    # in a crop smaller than fitting_input every window runs partly outside it (grey patches); two strides
+    # more give each crop 3x3 positions to find the unit's best whole window at
+    crop = max(args.crop_size, field.fitting_input + 2 * field.stride)
     images, origins, source = _images(args, preprocessing, crop)
     if args.k > len(images):
         raise ValueError(f"-k {args.k} patches per unit need at least {args.k} images to search, got {len(images)} "
                          f"(--count)")
-    if field.size > min(images.shape[1:3]):
-        print(f"cnnkit visualize: {args.layer}'s receptive field ({field.size} px) is larger than the "
-              f"{images.shape[2]}x{images.shape[1]} images; patches are padded grey", file=sys.stderr)
+    if field.fitting_input > min(images.shape[1:3]):
+        warnings.warn(f"no window of {args.layer}'s receptive field ({field.size} px) fits wholly in the "
+                      f"{images.shape[2]}x{images.shape[1]} images; the patches are padded grey", stacklevel=2)
     preprocessing = preprocessing or {}
     standardise = build_preprocessing({"mean": preprocessing.get("mean"), "std": preprocessing.get("std")})
     layer = layer_activations(model, args.layer)
@@ -107,7 +108,11 @@ def run(args):
         bar.close()
     scale = args.scale or max(1, 48 // field.size)
     patches = patches.repeat(scale, axis=2).repeat(scale, axis=3)
-    labels = [f"unit {u}  max {values[i, 0]:.3g}" for i, u in enumerate(units)]
+    # a unit that never fires on these images has no strongest patches: show none rather than arbitrary ones
+    silent = ~(values[:, 0] > 0)
+    patches[silent] = 1.0
+    labels = [f"unit {u}: never above 0" if quiet else f"unit {u}  max {values[i, 0]:.3g}"
+              for i, (u, quiet) in enumerate(zip(units, silent))]
     title = (f"{args.model} {args.layer}: the {args.k} patches that most activate each of units 0-{units[-1]} "
              f"(strongest first), from {len(images)} {source}; receptive field {field.size} px, stride "
              f"{field.stride}")

@@ -29,6 +29,12 @@ class ReceptiveField:
     stride: int
     padding: int
 
+    @property
+    def fitting_input(self):
+        """The smallest input side in which one unit's whole window lies inside: ``size`` plus the padding's remainder."""
+        first = -(-self.padding // self.stride)  # the first unit whose window starts at or after pixel 0
+        return first * self.stride - self.padding + self.size
+
     def window(self, i, j):
         """The input window ``(top, left, bottom, right)`` (bottom and right exclusive) of unit (i, j)."""
         top, left = i * self.stride - self.padding, j * self.stride - self.padding
@@ -124,28 +130,43 @@ def layer_activations(model, layer):
     return run
 
 
+def _argmax_positions(acts):
+    """Each image's largest value per channel of ``acts`` (n, h, w, C) and its (row, column): (n, C), (n, C, 2)."""
+    n, h, w, C = acts.shape
+    flat = acts.reshape(n, h * w, C)
+    where = flat.argmax(axis=1)                                              # (n, C)
+    return np.take_along_axis(flat, where[:, None], axis=1)[:, 0], np.stack([where // w, where % w], axis=-1)
+
+
 def _strongest(activations, images, field, units, batch_size, progress):
-    """Each image's strongest response per unit and where: values (N, U), rows and columns (N, U) of the unit."""
+    """Each image's strongest response per unit and where: values (N, U), rows and columns (N, U, 2) of the unit.
+
+    Positions whose window lies wholly inside the image are preferred, so
+    patches are not mostly grey margin; a unit that is never positive there is
+    searched at every position.
+    """
     H, W = images.shape[1:3]
-    best_value, best_where = [], []
+    found = {"inside": ([], []), "anywhere": ([], [])}
     for n0 in range(0, len(images), batch_size):
         acts = activations(images[n0:n0 + batch_size])                      # (n, h, w, C_l)
         if units is not None:
             acts = acts[..., list(units)]
-        n, h, w, C = acts.shape
-        # prefer units whose whole window lies in the image, so patches are not mostly grey margin
+        h, w = acts.shape[1:3]
         rows = np.arange(h) * field.stride - field.padding
         cols = np.arange(w) * field.stride - field.padding
         inside = ((rows >= 0) & (rows + field.size <= H))[:, None] & ((cols >= 0) & (cols + field.size <= W))[None]
-        if inside.any():
-            acts = np.where(inside[None, :, :, None], acts, -np.inf)
-        flat = acts.reshape(n, h * w, C)
-        where = flat.argmax(axis=1)                                          # (n, C)
-        best_value.append(np.take_along_axis(flat, where[:, None], axis=1)[:, 0])
-        best_where.append(np.stack([where // w, where % w], axis=-1))        # (n, C, 2)
+        masked = np.where(inside[None, :, :, None], acts, -np.inf) if inside.any() else acts
+        for key, a in (("inside", masked), ("anywhere", acts)):
+            value, where = _argmax_positions(a)
+            found[key][0].append(value)
+            found[key][1].append(where)
         if progress is not None:
             progress(min(n0 + batch_size, len(images)), len(images))
-    return np.concatenate(best_value), np.concatenate(best_where)
+    values, where = (np.concatenate(found["inside"][0]), np.concatenate(found["inside"][1]))
+    anywhere = ~(values.max(axis=0) > 0)                                     # (U,)
+    values[:, anywhere] = np.concatenate(found["anywhere"][0])[:, anywhere]
+    where[:, anywhere] = np.concatenate(found["anywhere"][1])[:, anywhere]
+    return values, where
 
 
 def _overlaps(a, b, limit):
@@ -166,7 +187,7 @@ def top_k_patches(activations, images, field, k=9, units=None, batch_size=16, or
 
     For every unit (channel) of the layer, each image's strongest response
     is found (among the positions whose receptive field lies wholly inside the
-    image, when there are any); images are ranked by it and the window of the
+    image, unless the unit never responds there); images are ranked by it and the window of the
     unit's receptive field is cut from each (grey where it runs past the
     image). A window that overlaps one already taken for the unit in the same
     source picture (crops of one photo may overlap) is skipped.

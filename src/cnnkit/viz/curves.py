@@ -29,12 +29,16 @@ def _figure(width, height):
     return figure
 
 
-def save_figure(figure, path):
-    """Write a matplotlib figure to ``path`` (format by its name) through a temporary file renamed into place."""
+def save_figure(figure, path, title=None):
+    """Write a matplotlib figure to ``path`` (format by its name) through a temporary file renamed into place.
+
+    ``title`` also goes into the file's metadata (a PNG's ``Title`` text), so tools and tests can read it.
+    """
     from cnnkit.io.state import atomic_write
 
     ext = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
-    atomic_write(path, lambda f: figure.savefig(f, format=ext))
+    metadata = {"Title": title} if title and ext in ("png", "pdf", "svg") else None
+    atomic_write(path, lambda f: figure.savefig(f, format=ext, metadata=metadata))
 
 
 def history_figure(history, title=None):
@@ -78,7 +82,7 @@ def history_figure(history, title=None):
 
 def plot_history(history, path, title=None):
     """Draw the curves of :func:`history_figure` into a PNG at ``path``."""
-    save_figure(history_figure(history, title), path)
+    save_figure(history_figure(history, title), path, title or "training curves")
 
 
 def top_confusions(confusion, class_names=None, k=10):
@@ -194,4 +198,5 @@ def confusion_figure(confusion, class_names=None, normalize=True, title=None, to
 
 def plot_confusion(confusion, path, class_names=None, normalize=True, title=None, top_k=10):
     """Draw :func:`confusion_figure` into a PNG at ``path`` (the arguments are the same)."""
-    save_figure(confusion_figure(confusion, class_names, normalize, title, top_k), path)
+    figure = confusion_figure(confusion, class_names, normalize, title, top_k)
+    save_figure(figure, path, figure.axes[0].get_title().replace("\n", "; "))
