@@ -118,7 +118,7 @@ def run_train(args):
     from cnnkit.detection.train import detect, train_yolo
     from cnnkit.models import get_model
     from cnnkit.viz.boxes import detection_grid
-    from cnnkit.viz.images import save_image
+    from cnnkit.viz.images import save_image, with_title
 
     run = open_run(args, "detect", TRAIN_ARGS, DEFAULT_EPOCHS, "train", "cnnkit detect train")
     if args.data == SYNTHETIC:
@@ -156,7 +156,10 @@ def run_train(args):
         return DIVERGED
     shown = min(16, len(test[0]))
     picture = os.path.join(run.path, "predictions.png")
-    save_image(picture, detection_grid(test[0][:shown], detect(model, test[0][:shown], anchors, len(names)), names))
+    title = (f"tiny_yolo on {os.path.basename(os.path.normpath(args.data))} after epoch {len(history)}: detections "
+             f"(score >= 0.5, NMS IoU 0.5) on {shown} held-out images, one colour per class")
+    grid = detection_grid(test[0][:shown], detect(model, test[0][:shown], anchors, len(names)), names)
+    save_image(picture, with_title(grid, title), title=title)
     print(f"mAP@0.5: {history['val_map50'][-1]:.4f} ({len(test[0])} held-out images, after epoch {len(history)}; "
           f"{sum(history['seconds']) / 60:.1f} min of training)")
     print(f"wrote {run.path}: weights/last.safetensors, weights/best.safetensors, results.csv, curves.png, "
@@ -194,7 +197,8 @@ def run_predict(args):
         # small images are enlarged so the labels stay legible
         scale = max(1, -(-256 // max(H, W)))
         output = os.path.join(args.out, pathlib.Path(path).stem + ".png")
-        save_detections(output, image, boxes, result["scores"], result["classes"], names, scale=scale)
+        save_detections(output, image, boxes, result["scores"], result["classes"], names, scale=scale,
+                        title=f"tiny_yolo detections in {os.path.basename(path)} (score >= {args.score_threshold:g})")
         detections = [{"class": names[c], "class_id": int(c), "score": round(float(s), 4),
                        "box": [round(float(v), 2) for v in b]}
                       for b, s, c in zip(boxes, result["scores"], result["classes"])]
@@ -223,7 +227,8 @@ def _predict_faces(args):
         boxes, scores = [f["box"] for f in faces], [f["score"] for f in faces]
         output = os.path.join(args.out, pathlib.Path(path).stem + ".png")
         save_detections(output, image, boxes, scores, [0] * len(faces), ["face"],
-                        scale=max(1, -(-256 // max(image.shape[:2]))))
+                        scale=max(1, -(-256 // max(image.shape[:2]))),
+                        title=f"tiny_face_detector faces in {os.path.basename(path)} (score >= {args.score_threshold:g})")
         if not faces:
             print(f"{path}: no faces with a score of at least {args.score_threshold}", file=sys.stderr)
         report.append({"image": path, "output": output, "detections": [

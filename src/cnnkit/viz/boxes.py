@@ -106,9 +106,12 @@ def draw_detections(image, boxes, scores, classes, class_names=None, scale=1, co
     return np.asarray(picture)
 
 
-def save_detections(path, image, boxes, scores, classes, class_names=None, scale=1, colour_by="class"):
-    """Draw detections (see :func:`draw_detections`) and write the picture to ``path`` (PNG by its name)."""
-    save_image(path, draw_detections(image, boxes, scores, classes, class_names, scale, colour_by))
+def save_detections(path, image, boxes, scores, classes, class_names=None, scale=1, colour_by="class", title=None):
+    """Draw detections (see :func:`draw_detections`) and write the picture to ``path`` (PNG by its name).
+
+    ``title`` goes into the PNG's metadata (see :func:`~cnnkit.viz.images.save_image`).
+    """
+    save_image(path, draw_detections(image, boxes, scores, classes, class_names, scale, colour_by), title=title)
 
 
 def detection_grid(images, results, class_names=None, scale=3, ncols=4):
