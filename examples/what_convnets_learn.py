@@ -31,7 +31,7 @@ def main():
     model = vgg16_features("vgg16-hed")
     fields = receptive_fields(model)
     photos = sample_photos()
-    crops = random_crops(list(photos.values()), CROPS, CROP_SIZE, scale=(1, 3), seed=0)
+    crops, origins = random_crops(list(photos.values()), CROPS, CROP_SIZE, scale=(1, 3), seed=0, return_origins=True)
     print(f"{CROPS} crops of {CROP_SIZE}x{CROP_SIZE} from {', '.join(photos)}")
     rows = []
     for layer in LAYERS:
@@ -39,9 +39,10 @@ def main():
         start = time.perf_counter()
         acts = layer_activations(model, layer)
         # the units whose strongest responses are largest: the most selective-looking ones
-        _, strength = top_k_patches(acts, crops[:64], field, k=1)
+        _, strength = top_k_patches(acts, crops[:64], field, k=1, origins=origins[:64])
         units = np.argsort(-strength[:, 0])[:UNITS]
-        patches, values = top_k_patches(acts, crops, field, k=9, units=units)
+        # origins: overlapping crops of one photo never give a unit the same patch twice
+        patches, values = top_k_patches(acts, crops, field, k=9, units=units, origins=origins)
         S = patches.shape[2]
         # whole pixels for small fields (conv1_1's 3x3), filtered resizing otherwise
         small = np.array([[p.repeat(PATCH // S, 0).repeat(PATCH // S, 1) if PATCH % S == 0 else
@@ -59,7 +60,7 @@ def main():
         canvas.paste(Image.fromarray(to_uint8(grid)), (0, y + label_h))
         y += grid.shape[0] + label_h
     canvas.save(OUT, optimize=True)
-    print(f"saved {OUT} ({os.path.getsize(OUT) // 1024} KB)")
+    print(f"wrote {OUT} ({os.path.getsize(OUT) // 1024} KB)")
 
 
 if __name__ == "__main__":

@@ -228,7 +228,8 @@ def _predict_faces(args):
         output = os.path.join(args.out, pathlib.Path(path).stem + ".png")
         save_detections(output, image, boxes, scores, [0] * len(faces), ["face"],
                         scale=max(1, -(-256 // max(image.shape[:2]))),
-                        title=f"tiny_face_detector faces in {os.path.basename(path)} (score >= {args.score_threshold:g})")
+                        title=f"tiny_face_detector faces in {os.path.basename(path)} "
+                              f"(score >= {args.score_threshold:g})")
         if not faces:
             print(f"{path}: no faces with a score of at least {args.score_threshold}", file=sys.stderr)
         report.append({"image": path, "output": output, "detections": [

@@ -70,7 +70,8 @@ def run(args):
         bar.close(content=end["content"], style=end["style"], total=end["total"])
     start = result.losses[0]
     save_image(args.output, result.image,
-               title=f"{os.path.basename(args.content)} in the style of {', '.join(map(os.path.basename, args.style))}: "
+               title=f"{os.path.basename(args.content)} in the style of "
+                     f"{', '.join(map(os.path.basename, args.style))}: "
                      f"{args.steps} {args.optimizer} steps, content weight {args.content_weight:g}, style weight "
                      f"{args.style_weight:g}, tv weight {args.tv_weight:g}")
     print(f"wrote {args.output} ({result.image.shape[1]}x{result.image.shape[0]}); style loss {start['style']:.4g} -> "

@@ -16,7 +16,8 @@ def register(subparsers):
                         "sample photographs of scikit-image and scikit-learn (default photos)")
     p.add_argument("--count", type=at_least(1), default=300, help="images (crops) to search (default 300)")
     p.add_argument("--crop-size", type=at_least(1), default=96,
-                   help="side of the crops of photos and folders (default 96; raised to fit the layer's receptive field)")
+                   help="side of the crops of photos and folders (default 96; raised to fit the layer's receptive "
+                        "field)")
     p.add_argument("-k", type=at_least(1), default=9, help="patches per unit (default 9)")
     p.add_argument("--units", type=at_least(1), default=16, help="show the first N units (default 16)")
     p.add_argument("--scale", type=at_least(0), default=0,

@@ -79,7 +79,8 @@ def compare_with_training(image, original_shape, preprocessing):
     dict
         ``inverted`` (bool), ``border`` (the picture's border brightness), ``training_border``
         (or None), ``measure`` ("border", or "mean brightness" for checkpoints without
-        ``border_mean``, whose whole-picture means are compared instead), ``colour_for_grey`` (a colour picture read as grey by a grey model),
+        ``border_mean``, whose whole-picture means are compared instead), ``colour_for_grey``
+        (a colour picture read as grey by a grey model),
         ``grey_for_colour``, ``aspect`` (the picture's height / width, or None when it is close to the training
         images').
     """

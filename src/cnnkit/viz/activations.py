@@ -31,7 +31,7 @@ class ReceptiveField:
 
     @property
     def fitting_input(self):
-        """The smallest input side in which one unit's whole window lies inside: ``size`` plus the padding's remainder."""
+        """The smallest input side holding one unit's whole window: ``size`` plus what the padding leaves over."""
         first = -(-self.padding // self.stride)  # the first unit whose window starts at or after pixel 0
         return first * self.stride - self.padding + self.size
 

@@ -117,7 +117,7 @@ def top_confusions(confusion, class_names=None, k=10):
 
 
 def _tick_labels(ax, names, inches):
-    """Put class names on both axes, sized to the space of a row, every n-th one when even the smallest would overlap."""
+    """Class names on both axes, sized to a row's space; every n-th one when even the smallest would overlap."""
     K = len(names)
     fits = 0.55 * inches * 72 * 0.7 / max(K, 1)  # points per row (the axes take about 70% of the figure)
     size = float(np.clip(fits, _SMALLEST_TICK_FONT, 10))
