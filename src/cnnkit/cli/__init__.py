@@ -14,7 +14,7 @@ from cnnkit import __version__
 from cnnkit.train.interrupt import TrainingInterrupted
 
 # each module defines register(subparsers), whose subparsers set func=handler(args)
-COMMANDS = ("weights", "train", "stylize", "edges", "visualize", "detect", "face")
+COMMANDS = ("weights", "train", "stylize", "edges", "visualize", "detect", "face", "serve")
 
 #: Exit status of ``cnnkit``, documented in ``cnnkit --help`` and the README.
 EXIT_CODES = {

@@ -280,7 +280,7 @@ def _warn_unlike_training(pipeline, paths, inverted):
 
 def run_summary(args):
     """Print the layer table of a model."""
-    from cnnkit.models import INPUT_SHAPES, MODELS, get_model
+    from cnnkit.models import MODELS, default_input_shape, get_model
     if args.model not in MODELS:
         raise ValueError(f"unknown model {args.model!r}; valid names are {', '.join(sorted(MODELS))}")
     if args.input_shape:
@@ -291,7 +291,7 @@ def run_summary(args):
         if len(shape) != 3:
             raise ValueError(f"--input-shape must be H,W,C such as 32,32,1, got {args.input_shape!r}")
     else:
-        shape = {"lenet5": (32, 32, 1), "resnet_small": (28, 28, 1), **INPUT_SHAPES}.get(args.model, (224, 224, 3))
+        shape = default_input_shape(args.model)
     if "num_classes" in inspect.signature(MODELS[args.model]).parameters:
         model = _build_model(args.model, args.num_classes, shape, 0)
     else:  # not a classifier (a face network, a detector's stage): its own input and outputs

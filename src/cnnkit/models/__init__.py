@@ -27,7 +27,7 @@ from cnnkit.models.vgg_features import VGG16Features, hed_edges, vgg16_features
 __all__ = ["MODELS", "PRETRAINED", "INPUT_SHAPES", "get_model", "lenet5", "alexnet", "vgg16", "vgg19", "resnet18",
            "resnet34", "resnet50", "resnet_small", "googlenet", "tiny_yolo", "localizer", "tiny_face_detector",
            "vgg16_features", "VGG16Features", "hed_edges", "mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_face_resnet",
-           "DlibFaceResNet", "face_embedding", "EmbeddingNet", "dlib_mmod", "DlibMMOD"]
+           "DlibFaceResNet", "face_embedding", "EmbeddingNet", "dlib_mmod", "DlibMMOD", "default_input_shape"]
 
 
 def get_model(name, pretrained=False, **kwargs):
@@ -66,3 +66,11 @@ def get_model(name, pretrained=False, **kwargs):
     if pretrained:
         model.load_state_dict(PRETRAINED[name].state_dict())
     return model
+
+
+def default_input_shape(name):
+    """The (H, W, C) of one input that the zoo model ``name`` takes as built by default (224x224 RGB if unrecorded)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names are {sorted(MODELS)}")
+    shapes = {"lenet5": (32, 32, 1), "resnet_small": (28, 28, 1), "localizer": (32, 32, 3), "tiny_yolo": (64, 64, 3)}
+    return {**shapes, **INPUT_SHAPES}.get(name, (224, 224, 3))
