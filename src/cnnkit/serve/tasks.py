@@ -1,13 +1,25 @@
 """The tasks page's API: classify, detect, faces (detect, verify, identify, enrol), edges and style transfer."""
+import threading
+
 import numpy as np
 
 from cnnkit.serve import catalogue
 from cnnkit.serve.images import png_url, read_picture
 
-FACE_SIDE = 640          # uploads are scaled so the longer side is at most this before face detection
+FACE_SIDE = 512          # uploads are scaled so the longer side is at most this before face detection
 STYLE_SIZES = (32, 384)
 STYLE_STEPS = (1, 300)
 MAX_NAME = 64
+_style_net, _style_lock = [], threading.Lock()
+
+
+def style_network():
+    """VGG-16 with the vgg16-hed weights, read once (it takes seconds) and kept for the next style jobs."""
+    from cnnkit.models import vgg16_features
+    with _style_lock:
+        if not _style_net:
+            _style_net.append(vgg16_features("vgg16-hed"))
+        return _style_net[0]
 
 
 async def classify(project, form):
@@ -98,13 +110,13 @@ async def enroll(face_db, form):
     image = await read_picture(form, "image", longer_side=FACE_SIDE, dtype=np.uint8)
     db = FaceDatabase(face_db)
     db.enroll(name, [image])
-    return {"enrolled": name, "people": db.names}
+    return {"enrolled": name, "people": db.names()}
 
 
 def people(face_db):
     """The names in the face database."""
     from cnnkit.face.database import FaceDatabase
-    return {"people": FaceDatabase(face_db).names}
+    return {"people": FaceDatabase(face_db).names()}
 
 
 async def identify(face_db, form):
@@ -160,9 +172,11 @@ async def style_job(form):
                 raise InterruptedError("stopped")
             job.update(step / steps, f"step {step} of {steps}, cost {float(losses['total']):.4g}", png_url(image))
 
-        job.update(0, "loading VGG-16 and the pictures")
+        job.update(0, "loading VGG-16")
+        net = style_network()
+        job.update(0, "computing the style and content targets")
         try:
-            result = stylize(content, style, size=size, steps=steps, callback=report, every=every)
+            result = stylize(content, style, size=size, steps=steps, callback=report, every=every, model=net)
         except InterruptedError:
             return None
         return {"png": png_url(result.image), "seconds_per_step": round(float(result.seconds_per_step), 3)}

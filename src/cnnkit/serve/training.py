@@ -76,7 +76,7 @@ def _choice(body, name, choices, default):
 def _epochs(body):
     """The number of epochs, 1..MAX_EPOCHS."""
     try:
-        epochs = int(body.get("epochs") or 5)
+        epochs = int(body.get("epochs", 5))
     except (TypeError, ValueError):
         raise ValueError(f"epochs must be an integer, got {body.get('epochs')!r}") from None
     if not 1 <= epochs <= MAX_EPOCHS:
