@@ -4,7 +4,7 @@ Run from the repository root (needs the serve and test extras and Debian's chrom
 
     python examples/serve_screenshots.py [--out docs/serve] [--project runs-screenshots]
 
-It starts the playground on a free port, trains a LeNet-5 for 3 epochs on the digits
+It starts the playground on a free port, trains a LeNet-5 for 8 epochs on 500 digits
 (so the explorer and classify have a checkpoint), and saves conv.png, explorer.png,
 tasks.png (faces) and train.png.
 """
@@ -26,13 +26,15 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, running_server(args.project or tmp) as url, Browser(url) as b:
         b.open("train")
-        b.train(epochs=3)
+        b.train(epochs=8, limit="500")
         b.shot(os.path.join(args.out, "train.png"))
         b.open("conv")
         b.hover_output(0.45, 0.4)
         b.shot(os.path.join(args.out, "conv.png"))
         b.open("explorer")
         b.select("#explorer-model", index=0)
+        b.select('#explorer-form select[name="image_sample"]', value="digit_3")
+        b.select("#explorer-layer", value="features.3")
         b.click_and_wait("#explorer-run", "#explorer-layers img")
         b.click_and_wait("#explorer-patches", "#explorer-patch-out img")
         b.shot(os.path.join(args.out, "explorer.png"))

@@ -3,6 +3,7 @@ import numpy as np
 
 import cnnkit.functional as F
 from cnnkit import filters
+from cnnkit.data.images import resize
 from cnnkit.ops.conv import _resolve_padding
 from cnnkit.serve.images import heatmap, png_url, read_picture
 
@@ -70,7 +71,9 @@ async def explain(form):
     pool = form.get("pool") or "none"
     if pool not in ("none", "max", "avg"):
         raise ValueError(f"pool must be none, max or avg, got {pool!r}")
-    image = await read_picture(form, "image", longer_side=size, mode="gray")
+    image = await read_picture(form, "image", mode="gray")
+    if max(image.shape[:2]) > size:  # shrink to the chosen size; small pictures keep their pixels
+        image = resize(image, longer_side=size)
     # round the input so that the dot products the page shows add up to the engine's output
     x = np.round(image[..., 0], 3).astype(np.float32)
     H, W = x.shape

@@ -21,8 +21,8 @@ _SAMPLES = None
 
 
 def sample_names():
-    """The names of the bundled sample photos (scikit-image's and scikit-learn's), for the pickers."""
-    return sorted(_samples())
+    """The names of the bundled samples, for the pickers: the photos (scikit-image's, scikit-learn's), then the digits."""
+    return sorted(_samples(), key=lambda name: (name.startswith("digit_"), name))
 
 
 def sample_thumbnail(name, side=96):
@@ -33,11 +33,17 @@ def sample_thumbnail(name, side=96):
 
 
 def _samples():
-    """The sample photos, read once."""
+    """The sample photos and one test digit of each class (8x8, white on black, as the digits models see them), read once."""
     global _SAMPLES
     if _SAMPLES is None:
+        from cnnkit.data import load_dataset
         from cnnkit.viz.images import sample_photos
-        _SAMPLES = sample_photos()
+        samples = sample_photos()
+        digits = load_dataset("digits", "test")
+        for label in range(10):
+            first = int(np.flatnonzero(digits.labels == label)[0])
+            samples[f"digit_{label}"] = np.repeat(digits.images[first], 3, axis=-1)
+        _SAMPLES = samples
     return _SAMPLES
 
 

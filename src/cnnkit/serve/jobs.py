@@ -123,12 +123,14 @@ class JobQueue:
                 job.state, job.started, job.message = "running", time.time(), "started"
             try:
                 job.result = job.run(job)
-                job.state = "cancelled" if job.cancelled else "done"
-                job.progress = 1.0 if job.state == "done" else job.progress
+                # progress and message before the state, so a poll that sees "done" sees them too
+                job.progress = job.progress if job.cancelled else 1.0
                 job.message = "stopped" if job.cancelled else "done"
+                job.state = "cancelled" if job.cancelled else "done"
             except Exception as exc:  # a job's failure is shown on the page, the worker goes on
                 log.warning("job %s (%s) failed", job.id, kind, exc_info=True)
-                job.state, job.error = "failed", one_line(exc)
+                job.error = one_line(exc)
+                job.state = "failed"
             job.finished = time.time()
 
 

@@ -26,7 +26,8 @@ async function runConv() {
   if (d.pooled) {
     $("#conv-pooled").src = d.pooled.png;
     $("#conv-pool-shape").textContent = `${d.pooled.h}×${d.pooled.w} (${d.pooled.kind} 2×2, stride 2)`;
-    formulas.append(el("div", { class: "muted", text: `pooling: ${d.pooled.formulas.map((f) => f.text).join("   ")}` }));
+    formulas.append(el("div", { class: "muted", text: "after 2×2 pooling with stride 2:" }));
+    d.pooled.formulas.forEach((f) => formulas.append(el("div", { text: f.text })));
   }
   const outImage = new Image();
   outImage.onload = () => { conv.outImage = outImage; drawConv(); };
