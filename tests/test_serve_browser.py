@@ -125,6 +125,11 @@ def test_faces_detect_and_verify(browser, shots):
     b.click_and_wait("#faces-verify", "#faces-out .verdict", timeout=120)
     assert b.find("#faces-out .verdict").text == "Same person"
     b.shot(str(shots / "faces.png"))
+    b.find('#faces-enroll-form input[name="name"]').send_keys("Eileen")
+    b.find("#faces-enroll").click()
+    b.wait(lambda d: b.find("#faces-people").text == "Eileen", 120, "the enrolment")
+    b.click_and_wait("#faces-identify", "#faces-out canvas", timeout=120)
+    assert "Eileen (0.000)" in b.find("#faces-out").text
 
 
 def test_training_dashboard_trains_shows_curves_and_lists_the_run(browser, shots):
@@ -140,3 +145,8 @@ def test_training_dashboard_trains_shows_curves_and_lists_the_run(browser, shots
         "let blue = 0; for (let i = 0; i < p.length; i += 4) if (p[i] < 80 && p[i + 2] > 200) blue++; return blue;")
     assert drawn > 20   # the training accuracy is drawn in blue
     b.shot(str(shots / "train.png"))
+    row.find_elements("css selector", "button")[1].click()                  # resume +5 ...
+    b.wait(lambda d: "epoch 2 of 6" in b.find("#train-job p").text, 120, "the resumed run's first epoch")
+    b.find("#train-stop").click()                                           # ... and stop it
+    b.wait(lambda d: "interrupted (SIGINT)" in b.find("#train-job p").text, 120, "the run to stop")
+    assert b.error() is None

@@ -145,7 +145,11 @@ def _train(job, folder, run_id, epochs, arguments):
     curves = _results(folder)
     # the line worth showing: the test accuracy, or where an interrupted run stopped, or the error
     message = next((line for line in lines if line.startswith("test accuracy")), lines[-1] if lines else "finished")
+    # stopped before fit caught the signal (while Python started): nothing new was saved
+    early = stopping and process.returncode == -signal.SIGINT
+    if early:
+        message = "stopped before training started; nothing new was saved"
     job.update(len(curves.get("epoch", [])) / epochs, message, {"run": run_id, "curves": curves})
-    if process.returncode not in (0, 130):
+    if process.returncode not in (0, 130) and not early:
         raise RuntimeError(message if lines else f"cnnkit train exited with status {process.returncode}")
-    return {"run": run_id, "curves": curves, "stopped": process.returncode == 130, "message": message}
+    return {"run": run_id, "curves": curves, "stopped": stopping or process.returncode == 130, "message": message}

@@ -84,8 +84,12 @@ async function stylise() {
   const job = await postForm("/api/style", formData($("#task-style form")));
   const box = $("#style-job"), image = $("#style-image");
   refreshQueue("style", $("#style-queue"));
+  const stop = $("#style-stop");
+  stop.disabled = false;
+  stop.onclick = () => postJSON(`/api/jobs/${job.id}/cancel`, {});
   // followed in the background, so that another job can be queued meanwhile
   followJob(job.id, (j) => {
+    if (["done", "failed", "cancelled"].includes(j.state)) stop.disabled = true;
     renderJob(box, j);
     const src = (j.result && j.result.png) || j.partial;
     if (src) { image.src = src; image.classList.remove("hidden"); }
