@@ -1,6 +1,8 @@
 """The model explorer's API: a model's summary, every layer's activations for a picture, and top-9 patches of a unit."""
 import numpy as np
 
+import cnnkit.functional as F
+
 from cnnkit.serve import catalogue
 from cnnkit.serve.images import enlarge, heatmap, png_url, read_picture
 
@@ -57,13 +59,9 @@ def _layer_outputs(model, images):
     return caught, np.asarray(out.numpy() if hasattr(out, "numpy") else out)
 
 
-def _prediction(loaded, logits):
-    """The top-5 classes of one output row (softmax), named by the checkpoint's class names when it has them."""
-    if logits.ndim != 2:
-        return None
-    z = logits[0].astype(np.float64)
-    p = np.exp(z - z.max())
-    p /= p.sum()
+def _prediction(loaded, probabilities):
+    """The top-5 classes of one row of probabilities (1, K), named by the checkpoint's class names if it has them."""
+    p = probabilities[0]
     names = loaded.class_names or [str(i) for i in range(len(p))]
     return [{"label": names[i], "probability": round(float(p[i]), 4)} for i in np.argsort(-p)[:5]]
 
@@ -85,7 +83,7 @@ async def activations(project, form):
             row.update(png=png_url(enlarge(grid, 96)), channels_shown=int(shown.shape[-1]))
         layers.append(row)
     return {"model": loaded.id, "input": png_url(enlarge(image, 128)), "layers": layers,
-            "prediction": _prediction(loaded, logits),
+            "prediction": _prediction(loaded, F.softmax(logits).numpy()) if logits.ndim == 2 else None,
             "trained": loaded.id.startswith("run:")}
 
 

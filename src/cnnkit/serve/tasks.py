@@ -28,8 +28,8 @@ async def classify(project, form):
     from cnnkit.train import predict
     loaded = catalogue.load(project, form.get("model"))
     image = await picture_for(loaded, form)
-    logits = predict(loaded.model, loaded.normalize(image[None]))
-    return {"model": loaded.id, "input": png_url(image), "prediction": _prediction(loaded, np.asarray(logits))}
+    probabilities = predict(loaded.model, loaded.normalize(image[None]))
+    return {"model": loaded.id, "input": png_url(image), "prediction": _prediction(loaded, probabilities)}
 
 
 async def detect(project, form):
