@@ -186,7 +186,7 @@ def test_style_jobs_run_one_at_a_time_with_a_visible_queue(client, monkeypatch):
     from cnnkit.models import vgg16_features
     from cnnkit.serve import tasks
     monkeypatch.setattr(tasks, "_style_net", [vgg16_features(None, rng=0)])   # random weights: no download
-    form = {"content_sample": "chelsea", "style_sample": "coffee", "size": "32", "steps": "2"}
+    form = {"content_sample": "chelsea", "style_sample": "coffee", "size": "32", "steps": "1"}
     first = client.post("/api/style", data=form).json()
     second = client.post("/api/style", data=form).json()
     assert second["state"] == "queued" and second["position"] in (1, None)
@@ -286,3 +286,15 @@ def test_cli_serve_warns_on_a_non_loopback_host(monkeypatch, capsys):
     assert "reachable from other machines" in capsys.readouterr().err
     assert main(["serve", "--port", "0"]) == 0 and calls[-1]["host"] == "127.0.0.1"
     assert "warning" not in capsys.readouterr().err
+
+
+def test_explorer_lists_pretrained_zoo_models_first(client):
+    zoo = [m["id"] for m in client.get("/api/meta").json()["models"]["zoo"]]
+    assert "zoo:vgg16_features:pretrained" in zoo and zoo.index("zoo:vgg16_features:pretrained") < zoo.index("zoo:lenet5")
+    r = client.post("/api/explorer/summary", json={"model": "zoo:lenet5:pretrained"})
+    assert r.status_code == 400 and "unknown zoo model" in r.json()["error"]
+
+
+def test_explorer_shows_no_prediction_for_a_model_with_several_outputs(client):
+    d = client.post("/api/explorer/activations", data={"model": "zoo:mtcnn_onet", "image_sample": "chelsea"}).json()
+    assert d["prediction"] is None and [layer for layer in d["layers"] if "png" in layer]

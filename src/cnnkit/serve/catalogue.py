@@ -4,7 +4,7 @@ import inspect
 import os
 import threading
 
-from cnnkit.models import MODELS, default_input_shape, get_model
+from cnnkit.models import MODELS, PRETRAINED, default_input_shape, get_model
 
 _cache, _lock = {}, threading.Lock()
 _CACHE_SIZE = 6
@@ -27,8 +27,10 @@ def checkpoints(project, task):
 
 def listing(project):
     """What the pickers show: zoo models, classifier checkpoints and detector checkpoints, as ids and labels."""
-    return {"zoo": [{"id": f"zoo:{name}", "label": f"{name} (untrained, input {'x'.join(map(str, default_input_shape(name)))})"}
-                    for name in sorted(MODELS)],
+    def label(name, kind):
+        return f"{name} ({kind}, input {'x'.join(map(str, default_input_shape(name)))})"
+    return {"zoo": [{"id": f"zoo:{name}:pretrained", "label": label(name, "pretrained")} for name in sorted(PRETRAINED)]
+            + [{"id": f"zoo:{name}", "label": label(name, "untrained")} for name in sorted(MODELS)],
             "classify": [{"id": f"run:{key}", "label": key} for key in checkpoints(project, "classify")],
             "detect": [{"id": f"run:{key}", "label": key} for key in checkpoints(project, "detect")]}
 
@@ -48,11 +50,11 @@ class Loaded:
 
 
 def load(project, model_id, task="classify"):
-    """The model with this id (``zoo:NAME`` or ``run:TASK/RUN``), built or read once and kept in a small cache."""
+    """The model with this id (``zoo:NAME``, ``zoo:NAME:pretrained`` or ``run:TASK/RUN``), built or read once and cached."""
     model_id = str(model_id or "")
     if model_id.startswith("zoo:"):
-        name = model_id[4:]
-        if name not in MODELS:
+        name = model_id[4:].removesuffix(":pretrained")
+        if name not in MODELS or (model_id.endswith(":pretrained") and name not in PRETRAINED):
             raise ValueError(f"model: unknown zoo model {name!r}; known: {', '.join(sorted(MODELS))}")
         key = (model_id, None)
     elif model_id.startswith("run:"):
@@ -78,8 +80,9 @@ def load(project, model_id, task="classify"):
 def _build(model_id, path):
     """Build a zoo model (seed 0, evaluation mode) or read a checkpoint."""
     if path is None:
-        name = model_id[4:]
-        model = get_model(name, rng=0) if "rng" in inspect.signature(MODELS[name]).parameters else get_model(name)
+        name, pretrained = model_id[4:].removesuffix(":pretrained"), model_id.endswith(":pretrained")
+        seed = {"rng": 0} if "rng" in inspect.signature(MODELS[name]).parameters else {}
+        model = get_model(name, pretrained=pretrained, **seed)
         model.eval()
         return Loaded(model_id, model, default_input_shape(name))
     from cnnkit.train import load_checkpoint

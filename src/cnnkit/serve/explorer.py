@@ -8,7 +8,7 @@ from cnnkit.serve.images import enlarge, heatmap, png_url, read_picture
 
 MAX_CHANNELS = 16      # feature maps shown per layer
 PATCH_IMAGES = 160     # images searched for a unit's top-9 patches (small inputs)
-PATCH_IMAGES_LARGE = 18  # ... for 224x224 models, whose forward pass costs seconds
+PATCH_IMAGES_LARGE = 12  # ... for 224x224 models, whose forward pass costs seconds
 
 
 def summary(project, model_id):
@@ -56,7 +56,14 @@ def _layer_outputs(model, images):
     finally:
         for handle in handles:
             handle.remove()
-    return caught, np.asarray(out.numpy() if hasattr(out, "numpy") else out)
+    # a model with several outputs (MTCNN's stages, taps) has no single class vector to show
+    return caught, out.numpy() if hasattr(out, "numpy") else None
+
+
+def _classifier(loaded, logits):
+    """Whether the output is class scores: (1, K) from a checkpoint with class names or a model built with classes."""
+    has_classes = loaded.class_names or "num_classes" in getattr(loaded.model, "config", {})
+    return logits is not None and logits.ndim == 2 and bool(has_classes)
 
 
 def _prediction(loaded, probabilities):
@@ -83,8 +90,8 @@ async def activations(project, form):
             row.update(png=png_url(enlarge(grid, 96)), channels_shown=int(shown.shape[-1]))
         layers.append(row)
     return {"model": loaded.id, "input": png_url(enlarge(image, 128)), "layers": layers,
-            "prediction": _prediction(loaded, F.softmax(logits).numpy()) if logits.ndim == 2 else None,
-            "trained": loaded.id.startswith("run:")}
+            "prediction": _prediction(loaded, F.softmax(logits).numpy()) if _classifier(loaded, logits) else None,
+            "trained": loaded.id.startswith("run:") or loaded.id.endswith(":pretrained")}
 
 
 def _patch_images(project, loaded):

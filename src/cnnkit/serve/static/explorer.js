@@ -32,7 +32,7 @@ async function showActivations() {
   if (result.prediction) {
     if (!result.trained) prediction.append(el("p", { class: "muted", text: "An untrained zoo model: these probabilities are noise. Pick a checkpoint for a real prediction." }));
     prediction.append(bars(result.prediction));
-  } else prediction.textContent = "This model's output is not a class vector.";
+  } else prediction.textContent = "This model's output is not a class vector (a detector, an embedding or feature taps).";
   const maps = $("#explorer-layers");
   maps.innerHTML = "";
   maps.append(el("div", { class: "card" }, [el("div", { class: "name", text: "input" }), el("div", { class: "shape", text: "as the model sees it" }), el("img", { src: result.input, alt: "input", class: "input" })]));
