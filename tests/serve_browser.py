@@ -18,7 +18,8 @@ def running_server(project, face_db=None):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(project, face_db), host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(create_app(project, face_db), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 30

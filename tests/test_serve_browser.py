@@ -4,7 +4,6 @@ Each test opens a page, operates its controls, uploads a picture and checks what
 the page shows; screenshots go to the session's temporary folder. The tests skip
 when Chromium, its driver or Selenium is missing.
 """
-import io
 import re
 
 import numpy as np
@@ -141,7 +140,8 @@ def test_training_dashboard_trains_shows_curves_and_lists_the_run(browser, shots
     row.find_element("css selector", "button").click()
     b.wait(lambda d: b.find("#train-plot").get_attribute("naturalWidth") not in (None, "0"), 30, "the curves plot")
     drawn = b.driver.execute_script(
-        "const c = document.getElementById('train-acc'); const p = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "const c = document.getElementById('train-acc');"
+        "const p = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
         "let blue = 0; for (let i = 0; i < p.length; i += 4) if (p[i] < 80 && p[i + 2] > 200) blue++; return blue;")
     assert drawn > 20   # the training accuracy is drawn in blue
     b.shot(str(shots / "train.png"))

@@ -11,7 +11,8 @@ def register(subparsers):
     p.add_argument("--host", default="127.0.0.1",
                    help="the address to listen on (default 127.0.0.1: this machine only; others get a warning)")
     p.add_argument("--port", type=at_least(0), default=8000, help="default 8000 (0: any free port)")
-    p.add_argument("--project", default="runs", help="the folder of run folders: checkpoints and training (default runs)")
+    p.add_argument("--project", default="runs",
+                   help="the folder of run folders: checkpoints and training (default runs)")
     p.add_argument("--face-db", default=None, help="the face database for identify (default PROJECT/faces)")
     p.add_argument("--max-upload-mb", type=at_least(1), default=8, help="the largest upload in MiB (default 8)")
     p.set_defaults(func=run)

@@ -18,7 +18,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cnnkit.serve import catalogue, conv, explorer, tasks, training
-from cnnkit.serve.images import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, PIXEL_LIMIT, sample_names, sample_thumbnail
+from cnnkit.serve.images import (DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, PIXEL_LIMIT, sample_names,
+                                 sample_thumbnail)
 from cnnkit.serve.jobs import JobQueue, one_line
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,8 @@ def create_app(project="runs", face_db=None, max_upload_bytes=DEFAULT_MAX_UPLOAD
         return Response(status_code=204)
 
     routes = [
-        Route("/", index), Route("/favicon.ico", favicon), Route("/api/meta", meta), Route("/api/samples/{name}", sample),
+        Route("/", index), Route("/favicon.ico", favicon), Route("/api/meta", meta),
+        Route("/api/samples/{name}", sample),
         Route("/api/conv", form_route(conv.explain), methods=["POST"]),
         Route("/api/explorer/summary", summary, methods=["POST"]),
         Route("/api/explorer/activations", activations, methods=["POST"]),
@@ -207,7 +209,8 @@ def create_app(project="runs", face_db=None, max_upload_bytes=DEFAULT_MAX_UPLOAD
         Route("/api/style", style, methods=["POST"]),
         Route("/api/train", train, methods=["POST"]), Route("/api/train/runs", runs),
         Route("/api/train/plot/{run:path}", plot),
-        Route("/api/jobs", job_list), Route("/api/jobs/{id}", job), Route("/api/jobs/{id}/cancel", cancel, methods=["POST"]),
+        Route("/api/jobs", job_list), Route("/api/jobs/{id}", job),
+        Route("/api/jobs/{id}/cancel", cancel, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("cnnkit.serve", "static")]), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error},

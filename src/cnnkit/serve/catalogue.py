@@ -50,7 +50,7 @@ class Loaded:
 
 
 def load(project, model_id, task="classify"):
-    """The model with this id (``zoo:NAME``, ``zoo:NAME:pretrained`` or ``run:TASK/RUN``), built or read once and cached."""
+    """The model with this id (``zoo:NAME``, ``zoo:NAME:pretrained`` or ``run:TASK/RUN``), built once and cached."""
     model_id = str(model_id or "")
     if model_id.startswith("zoo:"):
         name = model_id[4:].removesuffix(":pretrained")
@@ -60,7 +60,7 @@ def load(project, model_id, task="classify"):
     elif model_id.startswith("run:"):
         runs = checkpoints(project, task)
         if model_id[4:] not in runs:
-            known = ", ".join(runs) or f"none yet: train one on the Training tab"
+            known = ", ".join(runs) or "none yet: train one on the Training tab"
             raise ValueError(f"model: no {task} checkpoint {model_id[4:]!r}; known: {known}")
         path = runs[model_id[4:]]
         key = (model_id, os.path.getmtime(path))

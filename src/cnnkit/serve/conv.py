@@ -1,4 +1,4 @@
-"""The convolution explainer's API: one grey picture, one 3x3 kernel, our conv2d and pooling, the numbers behind them."""
+"""The convolution explainer's API: a grey picture, a 3x3 kernel, our conv2d and pooling, the numbers behind."""
 import numpy as np
 
 import cnnkit.functional as F

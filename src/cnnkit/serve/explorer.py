@@ -66,7 +66,7 @@ def _classifier(loaded, logits):
     return logits is not None and logits.ndim == 2 and bool(has_classes)
 
 
-def _prediction(loaded, probabilities):
+def top_classes(loaded, probabilities):
     """The top-5 classes of one row of probabilities (1, K), named by the checkpoint's class names if it has them."""
     p = probabilities[0]
     names = loaded.class_names or [str(i) for i in range(len(p))]
@@ -90,7 +90,7 @@ async def activations(project, form):
             row.update(png=png_url(enlarge(grid, 96)), channels_shown=int(shown.shape[-1]))
         layers.append(row)
     return {"model": loaded.id, "input": png_url(enlarge(image, 128)), "layers": layers,
-            "prediction": _prediction(loaded, F.softmax(logits).numpy()) if _classifier(loaded, logits) else None,
+            "prediction": top_classes(loaded, F.softmax(logits).numpy()) if _classifier(loaded, logits) else None,
             "trained": loaded.id.startswith("run:") or loaded.id.endswith(":pretrained")}
 
 

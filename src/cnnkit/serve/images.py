@@ -21,7 +21,7 @@ _SAMPLES = None
 
 
 def sample_names():
-    """The names of the bundled samples, for the pickers: the photos (scikit-image's, scikit-learn's), then the digits."""
+    """The names of the bundled samples, for the pickers: the photos (scikit-image, scikit-learn), then the digits."""
     return sorted(_samples(), key=lambda name: (name.startswith("digit_"), name))
 
 
@@ -33,7 +33,7 @@ def sample_thumbnail(name, side=96):
 
 
 def _samples():
-    """The sample photos and one test digit of each class (8x8, white on black, as the digits models see them), read once."""
+    """The sample photos and a test digit of each class (8x8, white on black, as digits models see them), read once."""
     global _SAMPLES
     if _SAMPLES is None:
         from cnnkit.data import load_dataset

@@ -24,12 +24,12 @@ def style_network():
 
 async def classify(project, form):
     """The top-5 classes of a picture under a classifier checkpoint."""
-    from cnnkit.serve.explorer import _prediction, picture_for
+    from cnnkit.serve.explorer import picture_for, top_classes
     from cnnkit.train import predict
     loaded = catalogue.load(project, form.get("model"))
     image = await picture_for(loaded, form)
     probabilities = predict(loaded.model, loaded.normalize(image[None]))
-    return {"model": loaded.id, "input": png_url(image), "prediction": _prediction(loaded, probabilities)}
+    return {"model": loaded.id, "input": png_url(image), "prediction": top_classes(loaded, probabilities)}
 
 
 async def detect(project, form):

@@ -96,7 +96,10 @@ def _limit(body):
 
 
 def start_job(project, body):
-    """A new run (``body``: model, data, epochs, optional limit) or a resumed one (``body["resume"]``: a run id); ``(label, run)``."""
+    """A new run (``body``: model, data, epochs, optional limit) or a resumed one (``body["resume"]``: a run id).
+
+    Returns ``(label, run)`` for the job queue.
+    """
     epochs = _epochs(body)
     if body.get("resume"):
         folders = _folders(project)
