@@ -64,8 +64,14 @@ class Browser:
 
     def wait(self, condition, timeout=60, what="the page"):
         """Wait until ``condition(driver)`` is truthy; its value."""
+        from selenium.common.exceptions import TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition, f"waiting for {what}")
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
+        except TimeoutException:  # say what the page showed, for the test report
+            shown = self.driver.execute_script("return document.querySelector('.page.active').innerText")
+            raise TimeoutException(f"waiting for {what}; error banner: {self.error()!r}; the page shows: "
+                                   f"{' '.join(shown.split())[:600]}") from None
 
     def wait_for(self, selector, timeout=60):
         """Wait until an element matching ``selector`` is displayed; the element."""

@@ -146,7 +146,7 @@ def test_training_dashboard_trains_shows_curves_and_lists_the_run(browser, shots
     assert drawn > 20   # the training accuracy is drawn in blue
     b.shot(str(shots / "train.png"))
     row.find_elements("css selector", "button")[1].click()                  # resume +5 ...
-    b.wait(lambda d: "epoch 2 of 6" in b.find("#train-job p").text, 120, "the resumed run's first epoch")
+    b.wait(lambda d: "epoch 2 of 6" in b.find("#train-job p").text, 300, "the resumed run's first epoch")
     b.find("#train-stop").click()                                           # ... and stop it
     b.wait(lambda d: "interrupted (SIGINT)" in b.find("#train-job p").text, 120, "the run to stop")
     assert b.error() is None
