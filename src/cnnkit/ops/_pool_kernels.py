@@ -14,8 +14,9 @@ _JIT = dict(cache=True, nogil=True, parallel=True)
 def max_pool(x, out, arg, KH, KW, SH, SW, ph, pw):
     """Max over each window of ``x`` (N, H, W, C) into ``out`` (N, OH, OW, C); ``arg`` gets the winning tap.
 
-    The first maximum in row-major window order wins, and NaN beats any number,
-    as in PyTorch; taps in the padding never win.
+    The first maximum in row-major window order wins and a NaN always wins
+    (the last one), exactly as PyTorch's kernel; taps in the padding never win.
+    ``arg`` is int32 like ``out``'s float32, so the selects vectorise together.
     """
     N, H, W, C = x.shape
     _, OH, OW, _ = out.shape
@@ -40,10 +41,11 @@ def max_pool(x, out, arg, KH, KW, SH, SW, ph, pw):
                             a[c] = tap
                         first = False
                     else:
-                        for c in range(C):
-                            if v[c] > o[c] or (v[c] != v[c] and o[c] == o[c]):
-                                o[c] = v[c]
-                                a[c] = tap
+                        for c in range(C):  # selects, not branches, so that the loop vectorises
+                            vc, oc = v[c], o[c]
+                            take = (vc > oc) | (vc != vc)
+                            o[c] = vc if take else oc
+                            a[c] = tap if take else a[c]
 
 
 @njit(**_JIT)

@@ -3,7 +3,7 @@
 Max and average pooling are compiled loops (``_pool_kernels``, numba) that read
 each window once, whether the windows tile the input, overlap or leave gaps;
 padding is handled inside, never materialised. Max pooling keeps the winning
-tap of every window (one byte each) so that backward is a single scatter.
+tap of every window so that backward is a single scatter.
 """
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
@@ -19,7 +19,7 @@ class MaxPool2d(Function):
         N, _, _, C = x.shape
         out = xp.empty((N, *out_hw, C), dtype=x.dtype)
         # the winning tap of every window, for backward
-        arg = xp.empty(out.shape, dtype=xp.uint8 if size[0] * size[1] <= 256 else xp.int32)
+        arg = xp.empty(out.shape, dtype=xp.int32)
         _kernels.max_pool(x, out, arg, *size, *stride, *padding)
         ctx.save_for_backward(arg)
         ctx.geometry = x.shape, size, stride, padding

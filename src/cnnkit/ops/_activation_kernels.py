@@ -1,0 +1,19 @@
+"""Compiled ReLU (numba): one pass each way, split over numba's threads with the GIL released."""
+from numba import njit, prange
+
+_JIT = dict(cache=True, nogil=True, parallel=True)
+
+
+@njit(**_JIT)
+def relu(x, out):
+    """``out = max(x, 0)`` over flat arrays; NaN stays NaN, as in PyTorch."""
+    for i in prange(x.shape[0]):
+        v = x[i]
+        out[i] = 0 if v <= 0 else v
+
+
+@njit(**_JIT)
+def relu_backward(grad_out, out, grad_x):
+    """``grad_x = grad_out where out > 0, else 0`` over flat arrays."""
+    for i in prange(grad_out.shape[0]):
+        grad_x[i] = grad_out[i] if out[i] > 0 else 0
