@@ -18,6 +18,7 @@ def path(request, monkeypatch):
     """Run the test with each code path forced (at stride 1); im2col whole and one image per chunk, tiny row blocks."""
     monkeypatch.setattr(conv, "_SHIFT_MIN_CHANNELS", 1 if request.param == "shift" else 10**9)
     monkeypatch.setattr(conv, "_DIRECT_MAX_CHANNELS", 10**9 if request.param == "direct" else 0)
+    monkeypatch.setattr(conv, "_DIRECT_MAX_OUT_CHANNELS", 10**9)
     if request.param != "im2col":
         monkeypatch.setattr(conv, "_CHUNK_BYTES", 1)
     monkeypatch.setattr(conv, "_SHIFT_BLOCK_BYTES", 1)

@@ -16,4 +16,5 @@ def relu(x, out):
 def relu_backward(grad_out, out, grad_x):
     """``grad_x = grad_out where out > 0, else 0`` over flat arrays."""
     for i in prange(grad_out.shape[0]):
-        grad_x[i] = grad_out[i] if out[i] > 0 else 0
+        g, o = grad_out[i], out[i]  # both loaded unconditionally, so the select vectorises
+        grad_x[i] = g if o > 0 else g * 0

@@ -27,9 +27,11 @@ from cnnkit.utils import pair
 # Below this many input channels one GEMM per kernel tap has too small an inner
 # dimension to keep the BLAS busy; im2col's single deep GEMM wins (measured in bench/ops.py).
 _SHIFT_MIN_CHANNELS = 32
-# Up to this many input channels, stride-1 convolutions run the direct kernel (whose inner loops
-# run over whole image planes) rather than thin GEMMs (measured in bench/ops.py).
+# Up to this many input and output channels, stride-1 convolutions run the direct kernel (whose inner
+# loops run over whole image planes) rather than thin GEMMs; with more output channels im2col's GEMM
+# wins (LeNet's 1 -> 6 and 6 -> 16 direct, VGG's 3 -> 64 im2col; measured with bench/ops.py).
 _DIRECT_MAX_CHANNELS = 8
+_DIRECT_MAX_OUT_CHANNELS = 16
 # Positions per block of the direct kernels: two output rows of this many floats stay in the L1 cache.
 _DIRECT_BLOCK = 2048
 # Bound on the im2col buffer of one batch chunk: small enough to stay in the L3 cache (4-8 MiB measured best).
@@ -196,9 +198,9 @@ def _shift_backward(x, w, grad_out, x_shape, w_shape, pads, want_x, want_w):
     return grad_x, grad_w
 
 
-def _path(KH, KW, C, SH, SW):
+def _path(KH, KW, C, CO, SH, SW):
     """The faster code path for this shape: "direct", "shift" or "im2col" (see the module docstring)."""
-    if SH == SW == 1 and (KH, KW) != (1, 1) and C <= _DIRECT_MAX_CHANNELS:
+    if SH == SW == 1 and (KH, KW) != (1, 1) and C <= _DIRECT_MAX_CHANNELS and CO <= _DIRECT_MAX_OUT_CHANNELS:
         return "direct"
     if SH == SW == 1 and (C >= _SHIFT_MIN_CHANNELS or KH == KW == 1):
         return "shift"
@@ -349,7 +351,7 @@ class Conv2d(Function):
         OH, OW = (Hp - KH) // SH + 1, (Wp - KW) // SW + 1
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.shapes, ctx.stride, ctx.pads = (x.shape, w.shape), stride, pads
-        ctx.path = _path(KH, KW, C, SH, SW)
+        ctx.path = _path(KH, KW, C, CO, SH, SW)
         if ctx.path == "direct":
             out, planes = _direct_forward(x, w, b, pads)
             ctx.save_for_backward(planes if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
