@@ -11,23 +11,21 @@ weights registry, fetched on first use). Both run in turn, round after round.
 import argparse
 
 import numpy as np
-import torch
-import torch.nn.functional as TF
-
-from cnnkit import Tensor, no_grad
-from cnnkit.models.vgg_features import MEAN_BGR, vgg16_features
-from cnnkit.style import STYLE_LAYERS
-from cnnkit.style.costs import content_cost, layer_style_cost
 
 from common import machine, set_threads, side_by_side
 
 CONTENT_LAYER = "conv4_2"
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")  # cnnkit.style.STYLE_LAYERS
+MEAN_BGR = (104.00699, 116.66877, 122.67892)  # cnnkit.models.vgg_features.MEAN_BGR
 ORDER = ["conv1_1", "conv1_2", "pool", "conv2_1", "conv2_2", "pool", "conv3_1", "conv3_2", "conv3_3", "pool",
          "conv4_1", "conv4_2", "conv4_3", "pool", "conv5_1"]
 
 
 def cnnkit_step(model, content, style):
     """A function computing one step's cost and image gradient with cnnkit."""
+    from cnnkit import Tensor, no_grad  # each library is imported only where used (bench/peak_memory.py)
+    from cnnkit.style.costs import content_cost, layer_style_cost
+
     taps = STYLE_LAYERS + (CONTENT_LAYER,)
     with no_grad():
         a_C = model.features(content, CONTENT_LAYER)[CONTENT_LAYER]
@@ -47,6 +45,9 @@ def cnnkit_step(model, content, style):
 
 def torch_step(state, content, style):
     """The same step with PyTorch (NCHW inside, the same weights)."""
+    import torch
+    import torch.nn.functional as TF
+
     weights = {name: (torch.tensor(state[f"{name}.weight"]).permute(3, 2, 0, 1).contiguous(),
                       torch.tensor(state[f"{name}.bias"])) for name in ORDER if name != "pool"}
 
@@ -87,8 +88,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    from cnnkit.models import vgg_features
+    from cnnkit import style
+
+    assert style.STYLE_LAYERS == STYLE_LAYERS and vgg_features.MEAN_BGR == MEAN_BGR
     print(machine(set_threads(args.threads)))
-    model = vgg16_features("vgg16-hed")
+    model = vgg_features.vgg16_features("vgg16-hed")
     model.freeze()  # as stylize does: only the image takes a gradient
     state = {k: np.asarray(v) for k, v in model.state_dict().items()}
     rng = np.random.default_rng(0)
