@@ -10,14 +10,21 @@ import time
 import numpy as np
 
 
+def set_cnnkit_threads(n):
+    """Give cnnkit's BLAS ``n`` threads (its compiled kernels are serial)."""
+    try:
+        from cnnkit.backend import set_num_threads
+    except ImportError:  # a cnnkit from before set_num_threads (to measure the version before a change)
+        from threadpoolctl import threadpool_limits as set_num_threads
+    set_num_threads(n)
+
+
 def set_threads(n):
-    """Give PyTorch and cnnkit (BLAS and compiled kernels) ``n`` threads each; returns n."""
+    """Give PyTorch and cnnkit ``n`` threads each; returns n."""
     import torch
 
-    from cnnkit.backend import set_num_threads
-
     torch.set_num_threads(n)
-    set_num_threads(n)
+    set_cnnkit_threads(n)
     return n
 
 

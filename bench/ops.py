@@ -220,7 +220,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--shapes", default="", help="comma-separated shape names (default: all)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="threads for both libraries: PyTorch's, cnnkit's BLAS and compiled kernels (default: all)")
+                        help="threads for both libraries: PyTorch's and cnnkit's BLAS (default: all)")
     args = parser.parse_args()
     wanted = set(filter(None, args.shapes.split(",")))
     known = set(CONVS) | set(DEPTHWISE) | set(POOLS)

@@ -26,8 +26,8 @@ def child(args):
         import torch
         torch.set_num_threads(args.threads)
     else:
-        from cnnkit.backend import set_num_threads
-        set_num_threads(args.threads)
+        from common import set_cnnkit_threads
+        set_cnnkit_threads(args.threads)
     if args.workload == "lenet":
         import lenet_epoch
         images, labels, _ = lenet_epoch.training_images(args.images, real=False)

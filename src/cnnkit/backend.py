@@ -2,7 +2,7 @@
 
 NumPy by default; CuPy when ``CNNKIT_BACKEND=cupy`` is set and CuPy is
 installed, so the same op code can run on a GPU. Nothing requires one.
-The compiled kernels of convolution and pooling (numba) run on the CPU.
+The compiled kernels of convolution and pooling (numba) run on the CPU, serially.
 """
 import ctypes
 import os
@@ -28,27 +28,29 @@ def to_numpy(array):
 
 
 def set_num_threads(n):
-    """Use ``n`` CPU threads: for the compiled kernels (numba) and for the BLAS (GEMMs).
+    """Use ``n`` CPU threads for the BLAS (the GEMMs of convolutions and dense layers).
+
+    The compiled kernels (numba) are serial by design (see ``cnnkit.ops._jit``).
 
     Parameters
     ----------
     n : int
-        At least 1; by default both use every core.
+        At least 1; by default the BLAS uses every core.
     """
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"set_num_threads: n must be an int >= 1, got {n!r}")
-    import numba
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__} {n!r}")
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
     from threadpoolctl import threadpool_limits
 
-    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
     threadpool_limits(int(n), user_api="blas")
 
 
 def get_num_threads():
-    """The number of threads the compiled kernels use (see ``set_num_threads``)."""
-    import numba
+    """The number of threads the BLAS uses (see ``set_num_threads``)."""
+    from threadpoolctl import threadpool_info
 
-    return numba.get_num_threads()
+    return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
 
 
 def _keep_freed_memory():

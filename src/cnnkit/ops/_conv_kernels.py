@@ -13,14 +13,14 @@
   products, and the input gradient is the same convolution of the zero-padded
   output gradient with the flipped kernel.
 
-Every kernel runs its outer loop over images (or image rows) on numba's threads
-with the GIL released; ``cache=True`` compiles each once per machine. Inner
-loops index slices from 0 so that LLVM can vectorise them.
+Every kernel is serial (see ``_jit``). Inner loops index slices from 0 so that
+LLVM can vectorise them.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-_JIT = dict(cache=True, nogil=True, parallel=True)
+from cnnkit.ops._jit import JIT as _JIT
+
 # The direct kernels reassociate their sums (multiply-adds of four taps at once, vectorised dot products).
 _FAST = dict(_JIT, fastmath=True)
 
@@ -33,7 +33,7 @@ def im2col(x, cols, n0, KH, KW, SH, SW, top, left):
     C = cols.shape[3] // (KH * KW)
     W = x.shape[2] // C
     run = KW * C
-    for r in prange(n * OH):
+    for r in range(n * OH):
         b, oh = r // OH, r % OH
         for ow in range(OW):
             w0 = ow * SW - left
@@ -64,7 +64,7 @@ def col2im(cols, gx, n0, KH, KW, SH, SW, top, left):
     C = cols.shape[3] // (KH * KW)
     W = gx.shape[2] // C
     run = KW * C
-    for b in prange(n):  # windows of one image overlap, so each thread owns whole images
+    for b in range(n):
         for oh in range(OH):
             for ow in range(OW):
                 w0 = ow * SW - left
@@ -97,7 +97,7 @@ def to_planes(x, planes, top, left, Hp, Wp):
     N, H, W, C = x.shape
     CP, S = planes.shape
     L = Hp * Wp
-    for r in prange(CP * N):
+    for r in range(CP * N):
         c, n = r // N, r % N
         grid = planes[c, n * L:(n + 1) * L]
         grid[:] = 0
@@ -115,7 +115,7 @@ def to_planes(x, planes, top, left, Hp, Wp):
 def from_planes(planes, out, top, left, Hp, Wp, bias):
     """Read ``out`` (N, OH, OW, C) from planes (C', Q) laid out as ``to_planes`` does, plus ``bias`` (C,)."""
     N, OH, OW, C = out.shape
-    for r in prange(N * OH):
+    for r in range(N * OH):
         n, oh = r // OH, r % OH
         dst = out[n, oh]
         base = n * Hp * Wp + (top + oh) * Wp + left
@@ -137,7 +137,7 @@ def direct_conv(x, offsets, w, out, block):
     CO, Q = out.shape
     T = offsets.shape[0]
     pairs = CO // 2
-    for r in prange(((Q + block - 1) // block) * pairs):
+    for r in range(((Q + block - 1) // block) * pairs):
         q0, co = (r // pairs) * block, 2 * (r % pairs)
         B = min(block, Q - q0)
         o, p = out[co, q0:q0 + B], out[co + 1, q0:q0 + B]
@@ -174,7 +174,7 @@ def direct_conv_weight_grad(x, offsets, g, parts, block):
     CO, Q = g.shape
     T = offsets.shape[0]
     zero = np.zeros(1, dtype=g.dtype)[0]
-    for k in prange(parts.shape[0]):
+    for k in range(parts.shape[0]):
         q0 = k * block
         B = min(block, Q - q0)
         acc = parts[k]
@@ -195,12 +195,12 @@ def direct_conv_weight_grad(x, offsets, g, parts, block):
 
 @njit(**_JIT)
 def channel_sums(g, out):
-    """``out[c] = sum of g[:, c]`` for a (P, C) array, rows split over the threads, summed in float64."""
+    """``out[c] = sum of g[:, c]`` for a (P, C) array, summed in float64 over blocks of rows."""
     P, C = g.shape
     parts = 16
     partial = np.zeros((parts, C), dtype=np.float64)
     step = (P + parts - 1) // parts
-    for k in prange(parts):
+    for k in range(parts):
         acc = partial[k]
         for p in range(k * step, min(P, (k + 1) * step)):
             row = g[p]

@@ -1,13 +1,13 @@
 """Compiled batch-normalisation loops (numba): per-channel sums in one pass, the affine map in another.
 
 Arrays are (P, C) rows of channels (N*H*W rows for images). Sums are taken in
-float64 over blocks of rows, one block per task on numba's threads, and added
-up at the end, so float32 statistics of large batches lose no precision.
+float64 over blocks of rows and added up at the end, so float32 statistics of large batches lose no precision.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-_JIT = dict(cache=True, nogil=True, parallel=True)
+from cnnkit.ops._jit import JIT as _JIT
+
 _BLOCKS = 64
 
 
@@ -17,7 +17,7 @@ def moments(x):
     P, C = x.shape
     step = (P + _BLOCKS - 1) // _BLOCKS
     s1 = np.zeros((_BLOCKS, C))
-    for k in prange(_BLOCKS):
+    for k in range(_BLOCKS):
         a = s1[k]
         for p in range(k * step, min(P, (k + 1) * step)):
             row = x[p]
@@ -25,7 +25,7 @@ def moments(x):
                 a[c] += row[c]
     mean = s1.sum(axis=0) / P
     s2 = np.zeros((_BLOCKS, C))
-    for k in prange(_BLOCKS):  # a second pass around the mean: no cancellation for large means
+    for k in range(_BLOCKS):  # a second pass around the mean: no cancellation for large means
         a = s2[k]
         for p in range(k * step, min(P, (k + 1) * step)):
             row = x[p]
@@ -39,7 +39,7 @@ def moments(x):
 def affine(x, scale, shift, out):
     """``out = x * scale + shift`` for (P, C) ``x`` and (C,) ``scale``, ``shift``."""
     P, C = x.shape
-    for p in prange(P):
+    for p in range(P):
         row, dst = x[p], out[p]
         for c in range(C):
             dst[c] = row[c] * scale[c] + shift[c]
@@ -52,7 +52,7 @@ def backward_sums(g, x, mean, inv_std):
     step = (P + _BLOCKS - 1) // _BLOCKS
     sg = np.zeros((_BLOCKS, C))
     sgx = np.zeros((_BLOCKS, C))
-    for k in prange(_BLOCKS):
+    for k in range(_BLOCKS):
         a, b = sg[k], sgx[k]
         for p in range(k * step, min(P, (k + 1) * step)):
             grow, xrow = g[p], x[p]
@@ -66,7 +66,7 @@ def backward_sums(g, x, mean, inv_std):
 def backward_input(g, x, mean, inv_std, a, b, d, out):
     """``out = a g - b x_hat - d`` per channel: the input gradient of batch normalisation, given its coefficients."""
     P, C = x.shape
-    for p in prange(P):
+    for p in range(P):
         grow, xrow, dst = g[p], x[p], out[p]
         for c in range(C):
             dst[c] = a[c] * grow[c] - b[c] * ((xrow[c] - mean[c]) * inv_std[c]) - d[c]

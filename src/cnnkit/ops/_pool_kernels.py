@@ -1,13 +1,11 @@
 """Compiled pooling loops (numba): one pass over the input per direction.
 
 Max pooling remembers the winning tap of every window, so backward is one
-scatter; average pooling adds each tap once. The outer loop runs over image
-rows (forward) or whole images (backward, where windows may overlap) on numba's
-threads, with the GIL released; ``cache=True`` compiles each once per machine.
+scatter; average pooling adds each tap once. Serial, like every kernel (see ``_jit``).
 """
-from numba import njit, prange
+from numba import njit
 
-_JIT = dict(cache=True, nogil=True, parallel=True)
+from cnnkit.ops._jit import JIT as _JIT
 
 
 @njit(**_JIT)
@@ -20,7 +18,7 @@ def max_pool(x, out, arg, KH, KW, SH, SW, ph, pw):
     """
     N, H, W, C = x.shape
     _, OH, OW, _ = out.shape
-    for r in prange(N * OH):
+    for r in range(N * OH):
         n, oh = r // OH, r % OH
         for ow in range(OW):
             o, a = out[n, oh, ow], arg[n, oh, ow]
@@ -52,7 +50,7 @@ def max_pool(x, out, arg, KH, KW, SH, SW, ph, pw):
 def max_pool_backward(grad_out, arg, gx, KW, SH, SW, ph, pw):
     """Add each window's gradient of ``grad_out`` (N, OH, OW, C) to its winning tap in ``gx`` (N, H, W, C)."""
     N, OH, OW, C = grad_out.shape
-    for n in prange(N):  # overlapping windows: each thread owns whole images
+    for n in range(N):
         for oh in range(OH):
             for ow in range(OW):
                 g, a = grad_out[n, oh, ow], arg[n, oh, ow]
@@ -69,7 +67,7 @@ def avg_pool(x, out, KH, KW, SH, SW, ph, pw, scale):
     """
     N, H, W, C = x.shape
     _, OH, OW, _ = out.shape
-    for r in prange(N * OH):
+    for r in range(N * OH):
         n, oh = r // OH, r % OH
         for ow in range(OW):
             o = out[n, oh, ow]
@@ -93,7 +91,7 @@ def avg_pool_backward(grad_out, gx, KH, KW, SH, SW, ph, pw, scale):
     """Spread each window's gradient of ``grad_out`` (N, OH, OW, C) evenly over its taps in ``gx`` (N, H, W, C)."""
     N, OH, OW, C = grad_out.shape
     H, W = gx.shape[1], gx.shape[2]
-    for n in prange(N):
+    for n in range(N):
         for oh in range(OH):
             for ow in range(OW):
                 g = grad_out[n, oh, ow]
