@@ -3,51 +3,60 @@
 Both frameworks train the same architecture (conv 5x5 pad 2 -> 6, pool, conv
 5x5 -> 16, pool, 400 -> 120 -> 84 -> 10, ReLU) with SGD (lr 0.01, momentum 0.9)
 on the Fashion-MNIST training images when installed (random images otherwise),
-float32 on the CPU, each after one warm-up forward pass. ``--images`` times a part of the epoch and scales it up,
-for a quick estimate.
+float32 on the CPU with the same threads. The two epochs are interleaved in
+blocks of a tenth of an epoch, so both see the same machine load; each repeat
+times one full epoch of each, and the ratio is the median over repeats of
+cnnkit's epoch over PyTorch's. ``--images`` times a part of the epoch and
+scales it up, for a quick estimate.
 
-    python bench/lenet_epoch.py [--images 60000] [--batch-size 128]
+    python bench/lenet_epoch.py [--threads 2] [--repeat 3] [--images 60000] [--batch-size 128]
 """
 import argparse
 import time
 
 import numpy as np
-import torch
 
-import cnnkit.functional as F
-from cnnkit import Tensor, optim
-from cnnkit.models import get_model
+from common import machine, set_threads
 
 EPOCH_IMAGES = 60000
 
 
-def training_images(n):
-    """n Fashion-MNIST training images (N, 28, 28, 1) and labels, or random ones when it is not installed."""
+def training_images(n, real=True):
+    """n Fashion-MNIST training images (N, 28, 28, 1) and labels, or random ones when not installed (or not ``real``)."""
     try:
-        from cnnkit.data import load_fashion_mnist
-        train = load_fashion_mnist("train")
-        return train.images[:n], train.labels[:n], "fashion-mnist"
+        if real:
+            from cnnkit.data import load_fashion_mnist
+            train = load_fashion_mnist("train")
+            return train.images[:n], train.labels[:n], "fashion-mnist"
     except FileNotFoundError:
-        rng = np.random.default_rng(0)
-        return rng.random((n, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, n), "random images"
+        pass
+    rng = np.random.default_rng(0)
+    return rng.random((n, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, n), "random images"
 
 
-def cnnkit_epoch(images, labels, batch_size):
-    """Seconds for one pass of SGD over ``images`` with cnnkit."""
+def cnnkit_trainer(images, labels, batch_size):
+    """``train(i)``: one SGD step of cnnkit's LeNet-5 on batch ``i``; returns the loss Tensor."""
+    import cnnkit.functional as F  # each library is imported only where used (bench/peak_memory.py)
+    from cnnkit import Tensor, optim
+    from cnnkit.models import get_model
+
     model = get_model("lenet5", input_size=28, rng=0).train()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    model(Tensor(images[:batch_size]))  # warm-up: first-call allocations are not part of the steady state
-    start = time.perf_counter()
-    for i in range(0, len(images), batch_size):
+
+    def train(i):
         opt.zero_grad()
         loss = F.cross_entropy(model(Tensor(images[i:i + batch_size])), labels[i:i + batch_size])
         loss.backward()
         opt.step()
-    return time.perf_counter() - start, loss.item()
+        return loss
+
+    return train
 
 
-def torch_epoch(images, labels, batch_size):
-    """Seconds for one pass of SGD over ``images`` with PyTorch (NCHW, the same architecture)."""
+def torch_trainer(images, labels, batch_size):
+    """The same with PyTorch (NCHW, the same architecture)."""
+    import torch
+
     torch.manual_seed(0)
     nn = torch.nn
     model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
@@ -56,30 +65,54 @@ def torch_epoch(images, labels, batch_size):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))  # NHWC -> NCHW, outside the timing
     y = torch.from_numpy(labels.astype(np.int64))
-    model(x[:batch_size])  # warm-up, as for cnnkit
-    start = time.perf_counter()
-    for i in range(0, len(x), batch_size):
+
+    def train(i):
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(model(x[i:i + batch_size]), y[i:i + batch_size])
         loss.backward()
         opt.step()
-    return time.perf_counter() - start, loss.item()
+        return loss
+
+    return train
+
+
+def interleaved_epoch(trainers, n_images, batch_size, blocks=10):
+    """Seconds each trainer takes for one epoch, run in turn a block of batches at a time; and the last losses."""
+    starts = list(range(0, n_images, batch_size))
+    seconds, losses = [0.0] * len(trainers), [None] * len(trainers)
+    for b in range(blocks):
+        block = starts[b * len(starts) // blocks:(b + 1) * len(starts) // blocks]
+        for k, train in enumerate(trainers):
+            t0 = time.perf_counter()
+            for i in block:
+                losses[k] = train(i)
+            seconds[k] += time.perf_counter() - t0
+    return seconds, [loss.item() for loss in losses]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="epochs of each (the first follows a warm-up step)")
     parser.add_argument("--images", type=int, default=EPOCH_IMAGES, help="images to time (scaled to 60k)")
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
+    print(machine(set_threads(args.threads)))
     images, labels, source = training_images(args.images)
     scale = EPOCH_IMAGES / len(images)
-    print(f"LeNet-5, {len(images)} {source} (scaled to {EPOCH_IMAGES}), batch {args.batch_size}, SGD, "
-          f"torch {torch.__version__} with {torch.get_num_threads()} threads")
-    ours, ours_loss = cnnkit_epoch(images, labels, args.batch_size)
-    theirs, theirs_loss = torch_epoch(images, labels, args.batch_size)
-    print(f"cnnkit : {ours * scale:7.1f} s/epoch  (last loss {ours_loss:.3f})")
-    print(f"PyTorch: {theirs * scale:7.1f} s/epoch  (last loss {theirs_loss:.3f})")
-    print(f"ratio  : {ours / theirs:7.2f}x PyTorch's time")
+    trainers = [cnnkit_trainer(images, labels, args.batch_size), torch_trainer(images, labels, args.batch_size)]
+    for train in trainers:
+        train(0)  # warm-up: compilation and first-call allocations are not part of the steady state
+    print(f"LeNet-5, {len(images)} {source} (scaled to {EPOCH_IMAGES}), batch {args.batch_size}, SGD")
+    rows = []
+    for r in range(args.repeat):
+        (ours, theirs), (ours_loss, theirs_loss) = interleaved_epoch(trainers, len(images), args.batch_size)
+        rows.append((ours * scale, theirs * scale))
+        print(f"  epoch {r + 1}: cnnkit {ours * scale:6.2f} s (loss {ours_loss:.3f}), "
+              f"PyTorch {theirs * scale:6.2f} s (loss {theirs_loss:.3f}), ratio {ours / theirs:.2f}", flush=True)
+    rows = np.array(rows)
+    print(f"median: cnnkit {np.median(rows[:, 0]):.2f} s/epoch, PyTorch {np.median(rows[:, 1]):.2f} s/epoch, "
+          f"ratio {np.median(rows[:, 0] / rows[:, 1]):.2f}x PyTorch's time")
 
 
 if __name__ == "__main__":

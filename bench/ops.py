@@ -23,6 +23,8 @@ import torch.nn.functional as TF
 import cnnkit.functional as F
 from cnnkit import Tensor, no_grad
 
+from common import set_threads
+
 # name: (N, H, W, C_in, C_out, kernel, stride, padding)
 CONVS = {
     "lenet-conv1": (128, 28, 28, 1, 6, 5, 1, 2),
@@ -49,15 +51,6 @@ POOLS = {
     "vgg-pool": (8, 56, 56, 64, 2, 2),
     "resnet-pool-3s2": (8, 112, 112, 64, 3, 2),
 }
-
-
-def blas_threads():
-    """Threads NumPy's BLAS uses (threadpoolctl when installed, else the CPU count)."""
-    try:
-        from threadpoolctl import threadpool_info
-        return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
-    except (ImportError, ValueError):
-        return os.cpu_count()
 
 
 def median_ms(fn, repeat):
@@ -226,21 +219,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--shapes", default="", help="comma-separated shape names (default: all)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="threads for both libraries (default: NumPy's BLAS threads; needs threadpoolctl)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="threads for both libraries: PyTorch's and cnnkit's BLAS (default: all)")
     args = parser.parse_args()
     wanted = set(filter(None, args.shapes.split(",")))
     known = set(CONVS) | set(DEPTHWISE) | set(POOLS)
     if wanted - known:
         parser.error(f"unknown shapes {sorted(wanted - known)}; known: {sorted(known)}")
-    threads = args.threads or blas_threads()
-    if args.threads:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(args.threads, user_api="blas")
-    torch.set_num_threads(threads)
+    threads = set_threads(args.threads)
     peak = gemm_peak(args.repeat)
-    print(f"threads {threads} (cnnkit BLAS and torch); float32 GEMM 2048^3 peak {peak:.0f} GFLOP/s; "
-          f"median of {args.repeat}; shared machine: expect noise")
+    print(f"threads {threads} (cnnkit and torch); load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}; "
+          f"float32 GEMM 2048^3 peak {peak:.0f} GFLOP/s; median of {args.repeat}; shared machine: expect noise")
     print(f"{'shape':18} {'fwd ms':>8} {'torch':>8} {'ratio':>6} | {'f+b ms':>8} {'torch':>8} {'ratio':>6} | "
           f"{'fGF/s':>7} {'%pk':>5} {'fbGF/s':>7} {'%pk':>5} | {'peakMiB':>7} {'needMiB':>7}")
     for name, spec in CONVS.items():

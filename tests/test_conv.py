@@ -13,13 +13,14 @@ def rand(*shape):
     return rng.standard_normal(shape)
 
 
-@pytest.fixture(params=["im2col channels-last", "im2col channels-first", "shift"])
+@pytest.fixture(params=["im2col", "im2col in chunks", "shift", "direct"])
 def path(request, monkeypatch):
-    """Run the test with each code path and im2col layout forced (at stride 1), with tiny chunks and row blocks."""
+    """Run the test with each code path forced (at stride 1); im2col whole and one image per chunk, tiny row blocks."""
     monkeypatch.setattr(conv, "_SHIFT_MIN_CHANNELS", 1 if request.param == "shift" else 10**9)
-    for name in ("_SHORT_COPY", "_SHORT_ADD"):
-        monkeypatch.setattr(conv, name, 10**9 if request.param.endswith("first") else 0)
-    monkeypatch.setattr(conv, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv, "_DIRECT_MAX_CHANNELS", 10**9 if request.param == "direct" else 0)
+    monkeypatch.setattr(conv, "_DIRECT_MAX_OUT_CHANNELS", 10**9)
+    if request.param != "im2col":
+        monkeypatch.setattr(conv, "_CHUNK_BYTES", 1)
     monkeypatch.setattr(conv, "_SHIFT_BLOCK_BYTES", 1)
     return request.param
 

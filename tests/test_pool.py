@@ -4,7 +4,6 @@ import pytest
 
 import cnnkit.functional as F
 from cnnkit import Tensor, gradcheck
-from cnnkit.ops import pool
 
 rng = np.random.default_rng(0)
 
@@ -16,21 +15,13 @@ def rand(*shape):
     return rng.standard_normal(shape)
 
 
-@pytest.fixture(params=["whole batch", "whole images", "rows of one image"])
-def chunking(request, monkeypatch):
-    """Run the test with the batch in one block, in blocks of whole images and in blocks of output rows."""
-    budget = {"whole batch": pool._CHUNK_BYTES, "whole images": 1500, "rows of one image": 1}[request.param]
-    monkeypatch.setattr(pool, "_CHUNK_BYTES", budget)
-    return request.param
-
-
 @pytest.mark.parametrize("size,stride,padding", WINDOWS)
-def test_max_pool2d_gradient_matches_numerical_one(size, stride, padding, chunking):
+def test_max_pool2d_gradient_matches_numerical_one(size, stride, padding):
     assert gradcheck(lambda x: F.max_pool2d(x, size, stride, padding), [rand(2, 7, 6, 3)])
 
 
 @pytest.mark.parametrize("size,stride,padding", WINDOWS)
-def test_avg_pool2d_gradient_matches_numerical_one(size, stride, padding, chunking):
+def test_avg_pool2d_gradient_matches_numerical_one(size, stride, padding):
     assert gradcheck(lambda x: F.avg_pool2d(x, size, stride, padding), [rand(2, 7, 6, 3)])
 
 
@@ -48,7 +39,7 @@ def test_max_pool2d_padding_never_wins_the_maximum():
     np.testing.assert_array_equal(F.max_pool2d(x, 2, 1, 1).numpy(), -np.ones((1, 3, 3, 1)))
 
 
-def test_max_pool2d_routes_the_gradient_to_the_first_maximum_of_a_tie(chunking):
+def test_max_pool2d_routes_the_gradient_to_the_first_maximum_of_a_tie():
     x = Tensor(np.ones((1, 2, 2, 1)), requires_grad=True)
     F.max_pool2d(x, 2).sum().backward()
     np.testing.assert_array_equal(x.grad[0, :, :, 0], [[1, 0], [0, 0]])

@@ -146,7 +146,9 @@ class Tensor:
             if grad_out is None:
                 continue
             if node._ctx is None or node._retains_grad:
-                grad_out = xp.ascontiguousarray(grad_out, dtype=node.dtype)
+                grad_out = xp.asarray(grad_out, dtype=node.dtype)
+                if not grad_out.flags.c_contiguous:  # (ascontiguousarray would make a 0-d gradient 1-d)
+                    grad_out = xp.ascontiguousarray(grad_out)
                 node.grad = grad_out if node.grad is None else node.grad + grad_out
             if node._ctx is None:
                 continue

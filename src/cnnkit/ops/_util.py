@@ -30,3 +30,8 @@ def float_dtype(*arrays):
     """The floating dtype the arrays promote to (float32 when none is floating)."""
     dt = np.result_type(*arrays)
     return dt if dt.kind == "f" else np.dtype(DEFAULT_DTYPE)
+
+
+def contiguous(a):
+    """``a`` in C order, copied only when it is not (unlike ``ascontiguousarray``, a 0-d array stays 0-d)."""
+    return a if a.flags.c_contiguous else xp.ascontiguousarray(a)

@@ -4,20 +4,25 @@ import numpy as np
 from cnnkit.autograd.function import Function
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.backend import xp
-from cnnkit.ops._util import unbroadcast
+from cnnkit.ops import _activation_kernels as _kernels
+from cnnkit.ops._util import contiguous, unbroadcast
 
 
 class ReLU(Function):
     @staticmethod
     def forward(ctx, x):
-        out = xp.maximum(x, 0)
+        x = contiguous(x)
+        out = xp.empty_like(x)
+        _kernels.relu(x.reshape(-1), out.reshape(-1))
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         (out,) = ctx.saved_tensors
-        return grad_out * (out > 0)
+        grad_x = xp.empty_like(out)
+        _kernels.relu_backward(contiguous(grad_out).reshape(-1), out.reshape(-1), grad_x.reshape(-1))
+        return grad_x
 
 
 class LeakyReLU(Function):

@@ -9,9 +9,10 @@ Two code paths, chosen per shape, both ending in BLAS GEMMs:
   KH * KW shifted GEMMs and cropping the rows that are real output pixels gives
   the convolution without any im2col copy. A 1x1 convolution is one plain GEMM.
 - **im2col** (strided convolutions and layers with few channels, where
-  KH * KW GEMMs with a tiny inner dimension would waste the BLAS): a strided view
-  of the windows is copied into a (pixels, KH * KW * C_in) buffer, one GEMM per
-  chunk of the batch; col2im adds the gradient back with a loop over the kernel taps.
+  KH * KW GEMMs with a tiny inner dimension would waste the BLAS): a compiled
+  gather (``_kernels.im2col``, zero padding included) copies the windows into a
+  (pixels, KH * KW * C_in) buffer, one GEMM per chunk of the batch; backward
+  scatters the GEMM's window gradients back with ``_kernels.col2im``.
 
 Only ``x`` and ``w`` are kept for backward; the im2col buffer is rebuilt there.
 """
@@ -19,21 +20,23 @@ import numpy as np
 
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
+from cnnkit.ops import _conv_kernels as _kernels
+from cnnkit.ops._conv_direct import direct_backward, direct_forward
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.utils import pair
 
 # Below this many input channels one GEMM per kernel tap has too small an inner
 # dimension to keep the BLAS busy; im2col's single deep GEMM wins (measured in bench/ops.py).
 _SHIFT_MIN_CHANNELS = 32
+# Up to this many input and output channels, stride-1 convolutions run the direct kernel (whose inner
+# loops run over whole image planes) rather than thin GEMMs; with more output channels im2col's GEMM
+# wins (LeNet's 1 -> 6 and 6 -> 16 direct, VGG's 3 -> 64 im2col; measured with bench/ops.py).
+_DIRECT_MAX_CHANNELS = 8
+_DIRECT_MAX_OUT_CHANNELS = 16
 # Bound on the im2col buffer of one batch chunk: small enough to stay in the L3 cache (4-8 MiB measured best).
 _CHUNK_BYTES = 8 * 2**20
 # Bytes of output per block of the shift-GEMM accumulation, so the partial sums stay in cache.
 _SHIFT_BLOCK_BYTES = 2 * 2**20
-# im2col copies (runs of KW * C values) and col2im adds (runs of C values) whose
-# contiguous runs in channels-last order are shorter than these use the
-# channels-first layout (see _Im2col; thresholds measured with bench/ops.py shapes).
-_SHORT_COPY = 8
-_SHORT_ADD = 16
 
 
 def conv_output_size(n, f, padding=0, stride=1):
@@ -194,130 +197,78 @@ def _shift_backward(x, w, grad_out, x_shape, w_shape, pads, want_x, want_w):
     return grad_x, grad_w
 
 
-def _uses_shift(KH, KW, C, SH, SW):
-    """True when the shift-GEMM path is the faster one for this shape (see the module docstring)."""
-    return SH == SW == 1 and (C >= _SHIFT_MIN_CHANNELS or KH == KW == 1)
+def _path(KH, KW, C, CO, SH, SW):
+    """The faster code path for this shape: "direct", "shift" or "im2col" (see the module docstring)."""
+    if SH == SW == 1 and (KH, KW) != (1, 1) and C <= _DIRECT_MAX_CHANNELS and CO <= _DIRECT_MAX_OUT_CHANNELS:
+        return "direct"
+    if SH == SW == 1 and (C >= _SHIFT_MIN_CHANNELS or KH == KW == 1):
+        return "shift"
+    return "im2col"
 
 
-def _tap(a, i, j, SH, SW, OH, OW):
-    """Kernel tap (i, j) of every window: a strided slice (.., OH, OW) of the last two axes of ``a``."""
-    return a[..., i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW]
+def _chunks(N, pixels, K, itemsize):
+    """Slices of the batch whose im2col matrices (pixels per image x K) fit in ``_CHUNK_BYTES``."""
+    step = max(1, min(N, _CHUNK_BYTES // max(1, pixels * K * itemsize)))
+    return [slice(n0, min(n0 + step, N)) for n0 in range(0, N, step)], step
 
 
-class _Im2col:
-    """The im2col buffer of one convolution, reused by every batch chunk.
-
-    In channels-last order a window copy moves runs of KW * C contiguous values
-    and a col2im add runs of C values; when a run is short (tiny-channel layers,
-    ``_SHORT_COPY``, ``_SHORT_ADD``) that step uses the transposed, channels-first
-    layout (KH * KW * C, pixels) instead, whose runs are output rows (2-3x faster there).
-    The GEMMs take either layout as a (pixels, K) matrix or its transpose.
-    """
-
-    def __init__(self, x_shape, w_shape, stride, pads, dtype):
-        N, H, W, _ = x_shape
-        self.KH, self.KW, self.C, self.CO = w_shape
-        self.SH, self.SW = stride
-        self.Hp, self.Wp = H + sum(pads[0]), W + sum(pads[1])
-        self.OH, self.OW = (self.Hp - self.KH) // self.SH + 1, (self.Wp - self.KW) // self.SW + 1
-        self.K = self.KH * self.KW * self.C
-        self.fill_channels_first = self.KW * self.C < _SHORT_COPY
-        self.col2im_channels_first = self.C < _SHORT_ADD
-        step = max(1, min(N, _CHUNK_BYTES // max(1, self.OH * self.OW * self.K * dtype.itemsize)))
-        self.chunks = [slice(n0, min(n0 + step, N)) for n0 in range(0, N, step)]
-        self.buffer = xp.empty(step * self.OH * self.OW * self.K, dtype=dtype)
-
-    def _cols(self, n, channels_first):
-        """The first ``n`` images' share of the buffer: (KH, KW, C, n, OH, OW) or (n, OH, OW, KH, KW, C)."""
-        shape = ((self.KH, self.KW, self.C, n, self.OH, self.OW) if channels_first
-                 else (n, self.OH, self.OW, self.KH, self.KW, self.C))
-        return self.buffer[:n * self.OH * self.OW * self.K].reshape(shape)
-
-    def source(self, x_pad):
-        """The padded input in the layout ``fill`` reads: (C, N, Hp, Wp) when channels-first."""
-        return xp.ascontiguousarray(x_pad.transpose(3, 0, 1, 2)) if self.fill_channels_first else x_pad
-
-    def fill(self, src, part):
-        """Copy the windows of the images ``part`` of ``src`` (from ``source``); returns the (pixels, K) matrix."""
-        cols = self._cols(part.stop - part.start, self.fill_channels_first)
-        if self.fill_channels_first:
-            # (C, n, Hp, Wp) -> (KH, KW, C, n, OH, OW)
-            for i in range(self.KH):
-                for j in range(self.KW):
-                    cols[i, j] = _tap(src[:, part], i, j, self.SH, self.SW, self.OH, self.OW)
-            return cols.reshape(self.K, -1).T
-        # (n, Hp, Wp, C) -> (n, OH, OW, KH, KW, C) in one copy of a strided view
-        cols[...] = _windows(src[part], self.KH, self.KW, self.SH, self.SW, self.OH, self.OW)
-        return cols.reshape(-1, self.K)
-
-    def grad_source(self, N):
-        """Zeros for the padded input's gradient, in the layout ``col2im`` adds to."""
-        shape = (self.C, N, self.Hp, self.Wp) if self.col2im_channels_first else (N, self.Hp, self.Wp, self.C)
-        return xp.zeros(shape, dtype=self.buffer.dtype)
-
-    def to_nhwc(self, grad_src):
-        """A view (N, Hp, Wp, C) of a gradient from ``grad_source``."""
-        return grad_src.transpose(1, 2, 3, 0) if self.col2im_channels_first else grad_src
-
-    def col2im(self, g_mat, w_mat, grad_src, part):
-        """Add the input gradient of the images ``part``, from their (pixels, C_out) gradient, into ``grad_src``."""
-        cols = self._cols(part.stop - part.start, self.col2im_channels_first)
-        if self.col2im_channels_first:
-            xp.matmul(w_mat, g_mat.T, out=cols.reshape(self.K, -1))
-            target = grad_src[:, part]
-            windows = [cols[i, j] for i in range(self.KH) for j in range(self.KW)]
-        else:
-            xp.matmul(g_mat, w_mat.T, out=cols.reshape(-1, self.K))
-            # (n, Hp, Wp, C) -> (n, C, Hp, Wp) views, so both layouts slice their last two axes
-            target = grad_src[part].transpose(0, 3, 1, 2)
-            windows = [cols[:, :, :, i, j].transpose(0, 3, 1, 2) for i in range(self.KH) for j in range(self.KW)]
-        for k, window in enumerate(windows):
-            view = _tap(target, k // self.KW, k % self.KW, self.SH, self.SW, self.OH, self.OW)
-            view += window
-
-
-def _windows(x_pad, KH, KW, SH, SW, OH, OW):
-    """Strided view of the windows, only ever read: (N, Hp, Wp, C) -> (N, OH, OW, KH, KW, C), no copy."""
-    sN, sH, sW, sC = x_pad.strides
-    return xp.lib.stride_tricks.as_strided(
-        x_pad, (x_pad.shape[0], OH, OW, KH, KW, x_pad.shape[3]), (sN, sH * SH, sW * SW, sH, sW, sC))
-
-
-def _im2col_forward(x_pad, w, stride):
-    """Convolution of a padded (N, Hp, Wp, C) array by im2col and one GEMM per batch chunk."""
-    N = x_pad.shape[0]
-    cols = _Im2col(x_pad.shape, w.shape, stride, ((0, 0), (0, 0)), x_pad.dtype)
-    w_mat = w.reshape(cols.K, cols.CO)
-    out = xp.empty((N, cols.OH, cols.OW, cols.CO), dtype=x_pad.dtype)
-    src = cols.source(x_pad)
-    for part in cols.chunks:
-        xp.matmul(cols.fill(src, part), w_mat, out=out[part].reshape(-1, cols.CO))
+def _im2col_forward(x, w, stride, pads, OH, OW):
+    """Convolution by im2col (a compiled gather, padding included) and one GEMM per batch chunk."""
+    N, H, W, C = x.shape
+    KH, KW, _, CO = w.shape
+    K = KH * KW * C
+    rows = xp.ascontiguousarray(x).reshape(N, H, W * C)
+    w_mat = w.reshape(K, CO)
+    out = xp.empty((N, OH, OW, CO), dtype=x.dtype)
+    chunks, step = _chunks(N, OH * OW, K, x.itemsize)
+    buffer = xp.empty(step * OH * OW * K, dtype=x.dtype)
+    for part in chunks:
+        n = part.stop - part.start
+        cols = buffer[:n * OH * OW * K].reshape(n, OH, OW, K)
+        _kernels.im2col(rows, cols, part.start, KH, KW, *stride, pads[0][0], pads[1][0])
+        xp.matmul(cols.reshape(-1, K), w_mat, out=out[part].reshape(-1, CO))
     return out
 
 
 def _im2col_backward(x, w, grad_out, x_shape, w_shape, stride, pads, want_x, want_w):
-    """Gradients of the im2col path: im2col rebuilt for grad_w, col2im by a loop over the kernel taps."""
-    N, H, W, _ = x_shape
-    (top, _), (left, _) = pads
-    cols = _Im2col(x_shape, w_shape, stride, pads, grad_out.dtype)
+    """Gradients of the im2col path: the windows gathered again for grad_w, col2im by a compiled scatter."""
+    N, H, W, C = x_shape
+    KH, KW, _, CO = w_shape
+    _, OH, OW, _ = grad_out.shape
+    K = KH * KW * C
+    geometry = (KH, KW, *stride, pads[0][0], pads[1][0])
+    grad_out = xp.ascontiguousarray(grad_out)
+    chunks, step = _chunks(N, OH * OW, K, grad_out.itemsize)
+    buffer = xp.empty(step * OH * OW * K, dtype=grad_out.dtype)
     grad_x = grad_w = None
     if want_w:
-        src = cols.source(_pad_array(x, pads))
-        grad_w = xp.zeros((cols.K, cols.CO), dtype=grad_out.dtype)
+        rows = xp.ascontiguousarray(x).reshape(N, H, W * C)
+        grad_w = xp.empty((K, CO), dtype=grad_out.dtype)
+        partial = xp.empty_like(grad_w) if len(chunks) > 1 else None
     if want_x:
-        w_mat = w.reshape(cols.K, cols.CO)
-        grad_src = cols.grad_source(N)
-    for part in cols.chunks:
-        g_mat = grad_out[part].reshape(-1, cols.CO)
+        w_t = w.reshape(K, CO).T
+        grad_x = xp.zeros((N, H, W * C), dtype=grad_out.dtype)
+    for k, part in enumerate(chunks):
+        n = part.stop - part.start
+        cols = buffer[:n * OH * OW * K].reshape(n, OH, OW, K)
+        g_mat = grad_out[part].reshape(-1, CO)
         if want_w:
-            grad_w += cols.fill(src, part).T @ g_mat
+            _kernels.im2col(rows, cols, part.start, *geometry)
+            xp.matmul(cols.reshape(-1, K).T, g_mat, out=grad_w if k == 0 else partial)
+            if k:
+                grad_w += partial
         if want_x:
-            cols.col2im(g_mat, w_mat, grad_src, part)
-    if want_w:
-        grad_w = grad_w.reshape(w_shape)
-    if want_x:
-        grad_x = xp.ascontiguousarray(cols.to_nhwc(grad_src)[:, top:top + H, left:left + W])
-    return grad_x, grad_w
+            xp.matmul(g_mat, w_t, out=cols.reshape(-1, K))
+            _kernels.col2im(cols, grad_x, part.start, *geometry)
+    return (None if grad_x is None else grad_x.reshape(x_shape),
+            None if grad_w is None else grad_w.reshape(w_shape))
+
+
+def _bias_grad(grad_out):
+    """Sum of ``grad_out`` (N, OH, OW, C_out) over every axis but the channels."""
+    out = xp.empty(grad_out.shape[-1], dtype=grad_out.dtype)
+    _kernels.channel_sums(xp.ascontiguousarray(grad_out).reshape(-1, grad_out.shape[-1]), out)
+    return out
 
 
 class Conv2d(Function):
@@ -325,15 +276,19 @@ class Conv2d(Function):
     def forward(ctx, x, w, b=None, stride=(1, 1), pads=((0, 0), (0, 0))):
         KH, KW, C, CO = w.shape
         SH, SW = stride
-        x_pad = _pad_array(x, pads)
-        Hp, Wp = x_pad.shape[1:3]
+        Hp, Wp = x.shape[1] + sum(pads[0]), x.shape[2] + sum(pads[1])
         OH, OW = (Hp - KH) // SH + 1, (Wp - KW) // SW + 1
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.shapes, ctx.stride, ctx.pads = (x.shape, w.shape), stride, pads
-        if _uses_shift(KH, KW, C, SH, SW):
-            out = _shift_forward(x_pad, w, OH, OW)
+        ctx.path = _path(KH, KW, C, CO, SH, SW)
+        if ctx.path == "direct":
+            out, planes = direct_forward(x, w, b, pads)
+            ctx.save_for_backward(planes if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
+            return out
+        if ctx.path == "shift":
+            out = _shift_forward(_pad_array(x, pads), w, OH, OW)
         else:
-            out = _im2col_forward(x_pad, w, stride)
+            out = _im2col_forward(x, w, stride, pads, OH, OW)
         if b is not None:
             out += b
         return out
@@ -343,12 +298,13 @@ class Conv2d(Function):
         x, w = ctx.saved_tensors
         needs = ctx.needs_input_grad
         want_x, want_w = needs[0], needs[1]
-        grad_b = grad_out.sum(axis=(0, 1, 2)) if len(needs) > 2 and needs[2] else None
+        grad_b = _bias_grad(grad_out) if len(needs) > 2 and needs[2] else None
         grad_x = grad_w = None
         if want_x or want_w:
             x_shape, w_shape = ctx.shapes
-            KH, KW, C, _ = w_shape
-            if _uses_shift(KH, KW, C, *ctx.stride):
+            if ctx.path == "direct":
+                grad_x, grad_w = direct_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, want_x, want_w)
+            elif ctx.path == "shift":
                 grad_x, grad_w = _shift_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, want_x, want_w)
             else:
                 grad_x, grad_w = _im2col_backward(x, w, grad_out, x_shape, w_shape, ctx.stride, ctx.pads,

@@ -1,29 +1,37 @@
 """Batch normalisation over every axis but the channels (the last)."""
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
+from cnnkit.ops import _norm_kernels as _kernels
+from cnnkit.ops._util import contiguous
 from cnnkit.autograd.tensor import as_tensor
 
 
 class BatchNormTrain(Function):
     @staticmethod
     def forward(ctx, x, gamma, beta, mean, var, eps):
-        rows = x.reshape(-1, x.shape[-1])  # (N, H, W, C) -> (N*H*W, C)
+        rows = contiguous(x).reshape(-1, x.shape[-1])  # (N, H, W, C) -> (N*H*W, C)
         inv_std = 1 / xp.sqrt(var + eps)
-        x_hat = (rows - mean) * inv_std
-        ctx.save_for_backward(x_hat, inv_std, gamma)
-        return (x_hat * gamma + beta).reshape(x.shape)
+        scale = gamma * inv_std
+        out = xp.empty_like(rows)
+        _kernels.affine(rows, scale, beta - mean * scale, out)
+        ctx.save_for_backward(rows, mean, inv_std, gamma)
+        return out.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad_out):
-        x_hat, inv_std, gamma = ctx.saved_tensors
-        g = grad_out.reshape(x_hat.shape)
-        grad_beta = g.sum(axis=0)
-        grad_gamma = (g * x_hat).sum(axis=0)
+        rows, mean, inv_std, gamma = ctx.saved_tensors
+        g = contiguous(grad_out).reshape(rows.shape)
+        sum_g, sum_gx = _kernels.backward_sums(g, rows, mean, inv_std)
+        grad_beta, grad_gamma = sum_g.astype(rows.dtype), sum_gx.astype(rows.dtype)
         grad_x = None
         if ctx.needs_input_grad[0]:
-            # d/dx of (x - mean) / std with the batch statistics depending on x
-            n = x_hat.shape[0]
-            grad_x = (gamma * inv_std / n) * (n * g - grad_beta - x_hat * grad_gamma)
+            # d/dx of (x - mean) / std with the batch statistics depending on x:
+            # gamma inv_std / n (n g - sum(g) - x_hat sum(g x_hat))
+            n = rows.shape[0]
+            a = gamma * inv_std
+            grad_x = xp.empty_like(rows)
+            _kernels.backward_input(g, rows, mean, inv_std, a, (a * sum_gx / n).astype(rows.dtype),
+                                    (a * sum_g / n).astype(rows.dtype), grad_x)
             grad_x = grad_x.reshape(grad_out.shape)
         return grad_x, grad_gamma, grad_beta
 
@@ -82,8 +90,8 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
     n = x.size // C
     if n < 2:
         raise ValueError(f"batch_norm in training mode needs more than one value per channel, got input {x.shape}")
-    rows = x.data.reshape(-1, C)  # (N, H, W, C) -> (N*H*W, C)
-    mean, var = rows.mean(axis=0), rows.var(axis=0)
+    mean, var = _kernels.moments(contiguous(x.data).reshape(-1, C))  # over (N*H*W, C) rows, in float64
+    mean, var = mean.astype(x.dtype), var.astype(x.dtype)
     out = BatchNormTrain.apply(x, gamma, beta, mean=mean, var=var, eps=eps)
     if running_mean is not None:
         running_mean *= 1 - momentum
