@@ -10,9 +10,10 @@ import time
 
 import numpy as np
 
-# docs/course/ of the repository this script lives in
-DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                           "docs", "course")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_OUT = os.path.join(REPO, "docs", "course")
+# a real photo (face_recognition's examples, MIT: see tests/data/named_faces/README.md)
+PHOTO = os.path.join(REPO, "tests", "data", "named_faces", "obama", "obama.jpg")
 
 
 def parse_args(doc, add_arguments=None, argv=None):
@@ -27,6 +28,13 @@ def parse_args(doc, add_arguments=None, argv=None):
     args = parser.parse_args(argv)
     args.started = time.perf_counter()
     return args
+
+
+def photo(longer_side=None, mode="rgb"):
+    """The course's real photo as floats in [0, 1]: (H, W, 3), or (H, W, 1) with ``mode="gray"``."""
+    from cnnkit import data
+
+    return data.load_image(PHOTO, longer_side=longer_side, mode=mode)
 
 
 def figure(width, height):
