@@ -52,6 +52,8 @@ def show_image(ax, image, title, cmap="gray", colorbar=None, vmin=None, vmax=Non
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
+    if image.ndim == 3:
+        image = np.clip(image, 0, 1)  # float rounding can step past 1, which imshow warns about
     shown = ax.imshow(image, cmap=cmap if image.ndim == 2 else None, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
