@@ -11,7 +11,7 @@ are labelled for training (several random draws). Three classifiers see the
 same labelled photos:
 
 - frozen VGG-16 + new softmax: the registry's pretrained VGG-16 convolutions
-  (``models.vgg16_features``, the ``vgg16-hed`` weights: ImageNet VGG-16
+  (``get_model("vgg16_features", pretrained=True)``, the ``vgg16-hed`` weights: ImageNet VGG-16
   fine-tuned by HED), run once on every photo (grey repeated to RGB, shrunk
   to 56x46 to fit 2 cores); a
   layer's activations averaged over the image (global average pooling) are the
@@ -30,7 +30,7 @@ import numpy as np
 import _common
 from cnnkit import data, nn, optim, train
 from cnnkit.autograd import no_grad
-from cnnkit.models import vgg16_features
+from cnnkit.models import get_model
 
 TAPS = ("conv4_3", "conv5_3")
 
@@ -44,7 +44,7 @@ def add_arguments(parser):
 
 def vgg_features(images, size, batch_size=20):
     """Global-average-pooled activations of :data:`TAPS` for grey images, computed once: {tap: (N, C)}."""
-    model = vgg16_features()
+    model = get_model("vgg16_features", pretrained=True)
     rgb = np.repeat(data.resize(images, size), 3, axis=-1)
     out = {tap: [] for tap in TAPS}
     with no_grad():
