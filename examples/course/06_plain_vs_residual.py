@@ -20,6 +20,8 @@ subset in evaluation mode.
 
     python examples/course/06_plain_vs_residual.py [--quick] [--depths 8 20 32 44] [--train 1000] [--epochs 3]
 """
+import json
+import os
 import time
 
 import numpy as np
@@ -65,6 +67,10 @@ def add_arguments(parser):
     parser.add_argument("--train", type=int, default=1000, help="Fashion-MNIST training images used")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--width", type=int, default=8, help="channels of the first stage (then 2x, 4x)")
+    parser.add_argument("--kinds", nargs="+", choices=["plain", "residual"], default=["plain", "residual"])
+    parser.add_argument("--cache", help="folder keeping each trained network's results: a network already there "
+                                        "(same settings) is not trained again, so depths can run as separate "
+                                        "processes and a last run with all of them draws the picture")
 
 
 def shrunk(dataset, indices):
@@ -82,18 +88,33 @@ def main(argv=None):
     test = shrunk(data.load_fashion_mnist("test"), np.arange(200 if args.quick else 500))
     results = {}
     for depth in args.depths:   # depth first: a stopped run still has both kinds at the depths it reached
-        for residual in (False, True):
-            model = network(depth, residual, args.width, args.seed)
-            start = time.perf_counter()
-            history = train.fit(model, subset, epochs=args.epochs, batch_size=32, seed=args.seed, verbose=False,
-                                optimizer=optim.Adam(model.parameters(), lr=2e-3))
-            train_error = 1 - train.evaluate(model, subset)["accuracy"]
-            test_error = 1 - train.evaluate(model, test)["accuracy"]
-            results[residual, depth] = (train_error, test_error, history.loss, time.perf_counter() - start)
+        for residual in [kind == "residual" for kind in args.kinds]:
+            key = f"{'residual' if residual else 'plain'}-{depth}-{args.train}-{args.epochs}-{args.width}-{args.seed}"
+            cached = args.cache and os.path.join(args.cache, f"{key}.json")
+            if cached and os.path.exists(cached):
+                with open(cached) as file:
+                    results[residual, depth] = tuple(json.load(file))
+            else:
+                model = network(depth, residual, args.width, args.seed)
+                start = time.perf_counter()
+                history = train.fit(model, subset, epochs=args.epochs, batch_size=32, seed=args.seed, verbose=False,
+                                    optimizer=optim.Adam(model.parameters(), lr=2e-3))
+                train_error = 1 - train.evaluate(model, subset)["accuracy"]
+                test_error = 1 - train.evaluate(model, test)["accuracy"]
+                results[residual, depth] = (train_error, test_error, list(history.loss), time.perf_counter() - start)
+                if cached:
+                    os.makedirs(args.cache, exist_ok=True)
+                    with open(f"{cached}.part", "w") as file:
+                        json.dump(results[residual, depth], file)
+                    os.replace(f"{cached}.part", cached)
             kind = "residual" if residual else "plain"
+            train_error, test_error, _, seconds = results[residual, depth]
             print(f"  {kind:8} {depth:2d} layers: training error {train_error:.3f}, test error {test_error:.3f} "
-                  f"({results[residual, depth][3]:.0f} s)", flush=True)
+                  f"(trained in {seconds:.0f} s)", flush=True)
 
+    if len(results) < 2 * len(args.depths):
+        _common.done(args)
+        return results  # one kind only: the results are in the cache, for a later run to draw
     rows = [(d, f"{results[False, d][0]:.3f}", f"{results[True, d][0]:.3f}", f"{results[False, d][1]:.3f}",
              f"{results[True, d][1]:.3f}", f"{results[False, d][2][-1]:.3f}", f"{results[True, d][2][-1]:.3f}")
             for d in args.depths]
