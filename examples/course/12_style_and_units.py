@@ -20,7 +20,7 @@ photographs (``cnnkit.viz.images.sample_photos``) that excite it most, cut to
 its receptive field (``cnnkit.viz.activations``: ``receptive_fields``,
 ``layer_activations``, ``top_k_patches``, ``patch_grid``).
 
-    python examples/course/12_style_and_units.py [--quick] [--size 128] [--steps 40] [--betas 1 10 100]
+    python examples/course/12_style_and_units.py [--quick] [--size 96] [--steps 20] [--betas 1 10 100]
 """
 import numpy as np
 
@@ -34,11 +34,11 @@ LAYERS = ("conv1_1", "conv3_1", "conv5_1")
 
 
 def add_arguments(parser):
-    parser.add_argument("--size", type=int, default=128, help="longer side of the generated image")
-    parser.add_argument("--steps", type=int, default=40, help="L-BFGS steps per image")
+    parser.add_argument("--size", type=int, default=96, help="longer side of the generated image")
+    parser.add_argument("--steps", type=int, default=20, help="L-BFGS steps per image")
     parser.add_argument("--betas", type=float, nargs="+", default=[1, 10, 100], help="style weights (alpha = 1)")
     parser.add_argument("--units", type=int, default=4, help="units shown per layer")
-    parser.add_argument("--crops", type=int, default=150, help="random crops searched for each unit's best patches")
+    parser.add_argument("--crops", type=int, default=80, help="random crops searched for each unit's best patches")
 
 
 def strongest_patches(model, layer, crops, field, units):
@@ -79,19 +79,20 @@ def main(argv=None):
         units, patches, values = strongest_patches(model, layer, crops, fields[layer], args.units)
         grids.append((layer, fields[layer], units, patch_grid(patches)))
         print(f"{layer}: receptive field {fields[layer].size} px; units {units.tolist()}, strongest activations "
-              f"{np.round(values[:, 0], 1).tolist()}")
+              f"{', '.join(f'{v:.1f}' for v in values[:, 0])}")
 
-    ncols = 2 + len(args.betas)
-    fig = _common.figure(3.2 * ncols, 7.2)
-    _common.show_image(fig.add_subplot(2, ncols, 1), content, "content C")
-    _common.show_image(fig.add_subplot(2, ncols, 2), style, "style S (a micrograph)")
-    for i, (beta, result, _, last) in enumerate(results):
-        _common.show_image(fig.add_subplot(2, ncols, 3 + i), result.image,
-                           f"G: alpha 1, beta {beta:g}\ncontent {last['content']:.2f}, style {last['style']:.2f}")
+    top = 2 + len(args.betas)
+    fig = _common.figure(3.2 * top, 7.2)
+    spans = fig.add_gridspec(2, 3 * top)  # the top row has `top` panels, the bottom row 3: a common multiple
+    panels = [(content, "content C"), (style, "style S (a micrograph)")] + [
+        (result.image, f"G: alpha 1, beta {beta:g}\ncontent {last['content']:.2f}, style {last['style']:.2f}")
+        for beta, result, _, last in results]
+    for i, (picture, title) in enumerate(panels):
+        _common.show_image(fig.add_subplot(spans[0, 3 * i:3 * i + 3]), picture, title)
     for i, (layer, field, units, grid) in enumerate(grids):
-        ax = fig.add_subplot(2, len(grids), len(grids) + 1 + i)
-        _common.show_image(ax, grid, f"{layer}: top 9 patches of {len(units)} units\n"
-                                     f"(receptive field {field.size} px; one row per unit)")
+        _common.show_image(fig.add_subplot(spans[1, top * i:top * i + top]), grid,
+                           f"{layer}: top 9 patches of {len(units)} units\n"
+                           f"(receptive field {field.size} px; a 3x3 block per unit)")
     _common.save(fig, args, "12_style_and_units.png",
                  f"Neural style transfer, beta/alpha grid ({args.size} px, {args.steps} steps); what VGG-16 units "
                  f"respond to at three depths")
