@@ -137,6 +137,7 @@ def main(argv=None):
     for (residual, depth), (_, _, losses, _) in sorted(results.items()):
         ax.plot(range(1, len(losses) + 1), losses, "-" if residual else "--",
                 label=f"{'residual' if residual else 'plain'} {depth}")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (cross-entropy)")
     ax.set_title("training loss per epoch (dashed: plain)")
