@@ -64,10 +64,12 @@ class Browser:
 
     def wait(self, condition, timeout=60, what="the page"):
         """Wait until ``condition(driver)`` is truthy; its value."""
-        from selenium.common.exceptions import TimeoutException
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
+        # the pages re-render what they poll: an element can vanish between finding and reading it
+        retry = (NoSuchElementException, StaleElementReferenceException)
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1, ignored_exceptions=retry).until(condition)
         except TimeoutException:  # say what the page showed, for the test report
             shown = self.driver.execute_script("return document.querySelector('.page.active').innerText")
             raise TimeoutException(f"waiting for {what}; error banner: {self.error()!r}; the page shows: "

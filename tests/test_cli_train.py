@@ -1,4 +1,5 @@
 """``cnnkit train | evaluate | predict | summary``."""
+import json
 import os
 import signal
 import subprocess
@@ -74,6 +75,7 @@ def test_resume_can_raise_the_number_of_epochs(tmp_path):
     assert main(["train", "--epochs", "1", "--limit", "40", "--quiet", "--out", str(tmp_path / "r")]) == 0
     assert main(["train", "--resume", str(tmp_path / "r"), "--epochs", "2", "--quiet"]) == 0
     assert train.load_checkpoint(str(tmp_path / "r" / "weights" / "last.safetensors")).epoch == 2
+    assert json.loads((tmp_path / "r" / "args.json").read_text())["epochs"] == 2  # the run's new target
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -145,8 +145,22 @@ def test_training_dashboard_trains_shows_curves_and_lists_the_run(browser, shots
         "let blue = 0; for (let i = 0; i < p.length; i += 4) if (p[i] < 80 && p[i + 2] > 200) blue++; return blue;")
     assert drawn > 20   # the training accuracy is drawn in blue
     b.shot(str(shots / "train.png"))
-    row.find_elements("css selector", "button")[1].click()                  # resume +5 ...
-    b.wait(lambda d: "epoch 2 of 6" in b.find("#train-job p").text, 300, "the resumed run's first epoch")
-    b.find("#train-stop").click()                                           # ... and stop it
+    row.find_elements("css selector", "button")[1].click()                  # resume +5
+    b.wait(lambda d: "6 / 6" in b.find("#train-runs tr[data-run='classify/lenet5-digits-1']").text, 300,
+           "the resumed run to reach epoch 6")
+    assert b.error() is None
+
+
+def test_a_long_training_run_stops_from_the_page_keeping_its_last_epoch(browser):
+    b = browser
+    b.open("train")
+    field = b.find('#train-form input[name="epochs"]')
+    field.clear()
+    field.send_keys("200")                  # 200 epochs of all the digits: far longer than the test, stopped
+    b.select('#train-form select[name="limit"]', value="")
+    b.find("#train-start").click()
+    b.wait(lambda d: "of 200 done" in b.find("#train-job p").text and "epoch 0 of" not in b.find("#train-job p").text,
+           300, "the run's first epoch")
+    b.find("#train-stop").click()
     b.wait(lambda d: "interrupted (SIGINT)" in b.find("#train-job p").text, 120, "the run to stop")
     assert b.error() is None

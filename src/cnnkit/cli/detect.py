@@ -133,8 +133,7 @@ def run_train(args):
     anchors = anchors_from_boxes(train[1], args.anchors, model.stride, seed=args.seed)
     run.class_names, run.extra, run.monitor = names, {"anchors": anchors.tolist()}, "val_map50"
     run.title = f"tiny_yolo on {os.path.basename(os.path.normpath(args.data))}"
-    if not args.resume:
-        run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})
+    run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})  # a resumed run records its new --epochs
     print(f"training tiny_yolo on {args.data}: {len(train[0])} train / {len(test[0])} held-out images of "
           f"{args.image_size}x{args.image_size}, {len(names)} classes, {args.epochs} epochs, into {run.path}",
           file=sys.stderr)

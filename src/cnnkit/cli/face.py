@@ -224,8 +224,7 @@ def run_train(args):
     from cnnkit.face.siamese import train_att
 
     run = open_run(args, "face", TRAIN_ARGS, DEFAULT_EPOCHS, "att", "cnnkit face train")
-    if not args.resume:
-        run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})
+    run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})  # a resumed run records its new --epochs
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     print(f"training the face embedding on the AT&T faces, {args.epochs} epochs, into {run.path}", file=sys.stderr)

@@ -174,8 +174,7 @@ def run_train(args):
     run.title = (f"{args.model} on {os.path.basename(os.path.normpath(args.data))} ({len(train_set)} training images "
                  f"at {images.shape[1]}x{images.shape[2]}x{images.shape[3]}): Adam lr {args.lr:g}, cosine, batch "
                  f"{args.batch_size}, {args.epochs} epochs, {'augmented' if args.augment else 'no augmentation'}")
-    if not args.resume:
-        run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})
+    run.write_args({key: getattr(args, key) for key in TRAIN_ARGS})  # a resumed run records its new --epochs
     data_name = os.path.basename(os.path.normpath(args.data))
     print(f"training {args.model} on {data_name}: {len(train_set)} train / {len(test)} test images of shape "
           f"{tuple(images.shape[1:])}, {args.epochs} epochs, into {run.path}", file=sys.stderr)
