@@ -33,7 +33,7 @@ def _even_rows(m):
 def _direct_conv(planes, grid, kernel_hw, w_cf):
     """Convolve planes (C, S) whose image grids are ``grid`` (Hg, Wg) with ``w_cf`` (CO, C * KH * KW): (CO, N * Hg * Wg)."""
     C, S = planes.shape
-    (Hg, Wg), (KH, KW) = grid, kernel_hw
+    (_, Wg), (KH, KW) = grid, kernel_hw
     tail = (KH - 1) * Wg + KW - 1
     out = xp.empty((w_cf.shape[0], S - tail), dtype=planes.dtype)
     _kernels.direct_conv(planes.reshape(-1), _plane_offsets(C, KH, KW, S, Wg), w_cf, out, _DIRECT_BLOCK)

@@ -346,18 +346,29 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     TypeError
         When ``x`` and ``w`` (or ``b``) have different dtypes.
     """
+    args, stride, pads = conv_arguments("conv2d", x, w, b, stride, padding, "C_out", lambda C, w: w.shape[3])
+    return Conv2d.apply(*args, stride=stride, pads=pads)
+
+
+def conv_arguments(name, x, w, b, stride, padding, kernel_out, out_channels):
+    """Check a convolution's arguments once for every kind (conv2d, depthwise_conv2d).
+
+    ``kernel_out`` names the kernel's last axis in messages; ``out_channels(C, w)``
+    is the number of output channels (the bias's length). Returns the tensors to
+    apply (``(x, w)`` or ``(x, w, b)``), the stride pair and the resolved padding.
+    """
     x, w = as_tensor(x), as_tensor(w)
-    where = f"conv2d: input {x.shape}, kernel {w.shape}, stride {stride!r}, padding {padding!r}"
+    where = f"{name}: input {x.shape}, kernel {w.shape}, stride {stride!r}, padding {padding!r}"
     if x.ndim != 4:
         raise ValueError(f"{where}: the input must be 4-D (N, H, W, C_in)")
     if w.ndim != 4:
-        raise ValueError(f"{where}: the kernel must be 4-D (KH, KW, C_in, C_out)")
+        raise ValueError(f"{where}: the kernel must be 4-D (KH, KW, C_in, {kernel_out})")
     N, H, W, C = x.shape
-    KH, KW, CI, CO = w.shape
+    KH, KW, CI, _ = w.shape
     if CI != C:
-        raise ValueError(f"{where}: the input has {C} channels but the kernel expects {CI}")
+        raise ValueError(f"{where}: the input has {C} channels but the kernel's third axis is {CI}")
     try:
-        SH, SW = pair(stride, "stride", low=1)
+        SH, SW = pair(stride, "stride")
         pads = _resolve_padding(padding, H, W, KH, KW, max(SH, 1), max(SW, 1))
     except (TypeError, ValueError):
         raise ValueError(f"{where}: stride and padding must be ints or pairs of ints "
@@ -368,17 +379,16 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         raise ValueError(f"{where}: unknown padding {padding!r}; use an int, a pair, 'valid' or 'same'")
     if min(min(p) for p in pads) < 0:
         raise ValueError(f"{where}: the padding must be >= 0")
-    if KH > H + sum(pads[0]) or KW > W + sum(pads[1]) or KH < 1 or KW < 1:
-        raise ValueError(f"{where}: the kernel is larger than the padded input "
+    if min(KH, KW, w.shape[3]) < 1 or KH > H + sum(pads[0]) or KW > W + sum(pads[1]):
+        raise ValueError(f"{where}: the kernel is empty or larger than the padded input "
                          f"({H + sum(pads[0])}, {W + sum(pads[1])})")
     if x.dtype != w.dtype:
         raise TypeError(f"{where}: input dtype {x.dtype} and kernel dtype {w.dtype} differ")
-    args = (x, w)
-    if b is not None:
-        b = as_tensor(b)
-        if b.shape != (CO,):
-            raise ValueError(f"{where}: the bias must have shape ({CO},), got {b.shape}")
-        if b.dtype != x.dtype:
-            raise TypeError(f"{where}: input dtype {x.dtype} and bias dtype {b.dtype} differ")
-        args = (x, w, b)
-    return Conv2d.apply(*args, stride=(SH, SW), pads=pads)
+    if b is None:
+        return (x, w), (SH, SW), pads
+    b, size = as_tensor(b), out_channels(C, w)
+    if b.shape != (size,):
+        raise ValueError(f"{where}: the bias must have shape ({size},), got {b.shape}")
+    if b.dtype != x.dtype:
+        raise TypeError(f"{where}: input dtype {x.dtype} and bias dtype {b.dtype} differ")
+    return (x, w, b), (SH, SW), pads

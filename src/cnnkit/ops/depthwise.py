@@ -13,10 +13,8 @@ input gradient is added back tap by tap, the kernel gradient of tap (i, j) is
 the per-channel sum of ``tap * grad_out``.
 """
 from cnnkit.autograd.function import Function
-from cnnkit.autograd.tensor import as_tensor
 from cnnkit.backend import xp
-from cnnkit.ops.conv import _pad_array, _resolve_padding
-from cnnkit.utils import pair
+from cnnkit.ops.conv import _pad_array, conv_arguments
 
 __all__ = ["depthwise_conv2d"]
 
@@ -137,39 +135,6 @@ def depthwise_conv2d(x, w, b=None, stride=1, padding=0):
     TypeError
         When ``x``, ``w`` and ``b`` have different dtypes.
     """
-    x, w = as_tensor(x), as_tensor(w)
-    where = f"depthwise_conv2d: input {x.shape}, kernel {w.shape}, stride {stride!r}, padding {padding!r}"
-    if x.ndim != 4:
-        raise ValueError(f"{where}: the input must be 4-D (N, H, W, C)")
-    if w.ndim != 4:
-        raise ValueError(f"{where}: the kernel must be 4-D (KH, KW, C, channel_multiplier)")
-    N, H, W, C = x.shape
-    KH, KW, CI, M = w.shape
-    if CI != C:
-        raise ValueError(f"{where}: the input has {C} channels but the kernel's third axis is {CI}")
-    try:
-        SH, SW = pair(stride, "stride")
-        pads = _resolve_padding(padding, H, W, KH, KW, max(SH, 1), max(SW, 1))
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: stride and padding must be ints or pairs of ints "
-                         "(padding may also be 'valid' or 'same')") from None
-    if SH < 1 or SW < 1:
-        raise ValueError(f"{where}: the stride must be >= 1")
-    if pads is None:
-        raise ValueError(f"{where}: unknown padding {padding!r}; use an int, a pair, 'valid' or 'same'")
-    if min(min(p) for p in pads) < 0:
-        raise ValueError(f"{where}: the padding must be >= 0")
-    if min(KH, KW, M) < 1 or KH > H + sum(pads[0]) or KW > W + sum(pads[1]):
-        raise ValueError(f"{where}: the kernel is empty or larger than the padded input "
-                         f"({H + sum(pads[0])}, {W + sum(pads[1])})")
-    if x.dtype != w.dtype:
-        raise TypeError(f"{where}: input dtype {x.dtype} and kernel dtype {w.dtype} differ")
-    args = (x, w)
-    if b is not None:
-        b = as_tensor(b)
-        if b.shape != (C * M,):
-            raise ValueError(f"{where}: the bias must have shape ({C * M},), got {b.shape}")
-        if b.dtype != x.dtype:
-            raise TypeError(f"{where}: input dtype {x.dtype} and bias dtype {b.dtype} differ")
-        args = (x, w, b)
-    return DepthwiseConv2d.apply(*args, stride=(SH, SW), pads=pads)
+    args, stride, pads = conv_arguments("depthwise_conv2d", x, w, b, stride, padding, "channel_multiplier",
+                                        lambda C, w: C * w.shape[3])
+    return DepthwiseConv2d.apply(*args, stride=stride, pads=pads)
