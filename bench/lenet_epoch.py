@@ -3,20 +3,20 @@
 Both frameworks train the same architecture (conv 5x5 pad 2 -> 6, pool, conv
 5x5 -> 16, pool, 400 -> 120 -> 84 -> 10, ReLU) with SGD (lr 0.01, momentum 0.9)
 on the Fashion-MNIST training images when installed (random images otherwise),
-float32 on the CPU with the same threads. The two epochs are interleaved in
-blocks of a tenth of an epoch, so both see the same machine load; each repeat
-times one full epoch of each, and the ratio is the median over repeats of
-cnnkit's epoch over PyTorch's. ``--images`` times a part of the epoch and
-scales it up, for a quick estimate.
+float32 on the CPU with the same threads. Each trains in a process of its own
+(``common.Worker``); the two epochs are interleaved in blocks of a tenth of an
+epoch, so both see the same machine load; each repeat times one full epoch of
+each, and the ratio is the median over repeats of cnnkit's epoch over
+PyTorch's. ``--images`` times a part of the epoch and scales it up, for a
+quick estimate.
 
     python bench/lenet_epoch.py [--threads 2] [--repeat 3] [--images 60000] [--batch-size 128]
 """
 import argparse
-import time
 
 import numpy as np
 
-from common import machine, set_threads
+from common import Worker, machine, serve, set_cnnkit_threads
 
 EPOCH_IMAGES = 60000
 
@@ -76,18 +76,37 @@ def torch_trainer(images, labels, batch_size):
     return train
 
 
-def interleaved_epoch(trainers, n_images, batch_size, blocks=10):
-    """Seconds each trainer takes for one epoch, run in turn a block of batches at a time; and the last losses."""
+def child(library, threads, n_images, batch_size):
+    """In a child process: train ``library``'s LeNet-5 on command, one block of batches ``start stop`` at a time."""
+    if library == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        make = torch_trainer
+    else:
+        set_cnnkit_threads(threads)
+        make = cnnkit_trainer
+    images, labels, source = training_images(n_images)
+    train = make(images, labels, batch_size)
+    train(0)  # warm-up: compilation and first-call allocations are not part of the steady state
+
+    def block(start, stop):
+        for i in range(int(start), int(stop), batch_size):
+            loss = train(i)
+        return f"{loss.item():.6f}"
+
+    serve(block, ready=source)
+
+
+def interleaved_epoch(workers, n_images, batch_size, blocks=10):
+    """Seconds each worker takes for one epoch, run in turn a block of batches at a time; and the last losses."""
     starts = list(range(0, n_images, batch_size))
-    seconds, losses = [0.0] * len(trainers), [None] * len(trainers)
+    seconds, losses = [0.0] * len(workers), [None] * len(workers)
     for b in range(blocks):
         block = starts[b * len(starts) // blocks:(b + 1) * len(starts) // blocks]
-        for k, train in enumerate(trainers):
-            t0 = time.perf_counter()
-            for i in block:
-                losses[k] = train(i)
-            seconds[k] += time.perf_counter() - t0
-    return seconds, [loss.item() for loss in losses]
+        for k, worker in enumerate(workers):
+            took, (losses[k],) = worker(block[0], block[-1] + 1)
+            seconds[k] += took
+    return seconds, [float(loss) for loss in losses]
 
 
 def main():
@@ -96,20 +115,24 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="epochs of each (the first follows a warm-up step)")
     parser.add_argument("--images", type=int, default=EPOCH_IMAGES, help="images to time (scaled to 60k)")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(machine(set_threads(args.threads)))
-    images, labels, source = training_images(args.images)
-    scale = EPOCH_IMAGES / len(images)
-    trainers = [cnnkit_trainer(images, labels, args.batch_size), torch_trainer(images, labels, args.batch_size)]
-    for train in trainers:
-        train(0)  # warm-up: compilation and first-call allocations are not part of the steady state
-    print(f"LeNet-5, {len(images)} {source} (scaled to {EPOCH_IMAGES}), batch {args.batch_size}, SGD")
+    if args.child:
+        return child(args.child, args.threads, args.images, args.batch_size)
+    print(machine(args.threads))
+    workers = [Worker(__file__, library, "--threads", args.threads, "--images", args.images,
+                      "--batch-size", args.batch_size) for library in ("cnnkit", "torch")]
+    scale = EPOCH_IMAGES / args.images
+    print(f"LeNet-5, {args.images} {workers[0].ready} (scaled to {EPOCH_IMAGES}), batch {args.batch_size}, SGD, "
+          f"each library in its own process")
     rows = []
     for r in range(args.repeat):
-        (ours, theirs), (ours_loss, theirs_loss) = interleaved_epoch(trainers, len(images), args.batch_size)
+        (ours, theirs), (ours_loss, theirs_loss) = interleaved_epoch(workers, args.images, args.batch_size)
         rows.append((ours * scale, theirs * scale))
         print(f"  epoch {r + 1}: cnnkit {ours * scale:6.2f} s (loss {ours_loss:.3f}), "
               f"PyTorch {theirs * scale:6.2f} s (loss {theirs_loss:.3f}), ratio {ours / theirs:.2f}", flush=True)
+    for worker in workers:
+        worker.close()
     rows = np.array(rows)
     print(f"median: cnnkit {np.median(rows[:, 0]):.2f} s/epoch, PyTorch {np.median(rows[:, 1]):.2f} s/epoch, "
           f"ratio {np.median(rows[:, 0] / rows[:, 1]):.2f}x PyTorch's time")

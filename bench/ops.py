@@ -4,7 +4,7 @@ Usage: python bench/ops.py [--repeat 7] [--shapes vgg-3x3,tinyface-dw1,lenet-poo
 
 For each shape of CONVS, DEPTHWISE (against PyTorch's ``conv2d(groups=C)``) and POOLS
 below it prints the median time of cnnkit and of PyTorch (channels_last, the same
-number of threads, the two run in turn) for the forward pass and the forward +
+number of threads, the two run in turn in this process) for the forward pass and the forward +
 backward pass (gradients of the input, the weight and the bias), their ratio,
 cnnkit's GFLOP/s against the float32 GEMM peak measured in the same run, and
 cnnkit's peak NumPy memory during forward + backward (tracemalloc) against the
@@ -72,10 +72,13 @@ def side_by_side_ms(fns, repeat):
     return [1e3 * float(np.median(record)) for record in times]
 
 
-def gemm_peak(repeat):
-    """float32 GFLOP/s of a 2048 x 2048 NumPy matmul."""
+def gemm_peak(repeat, threads):
+    """float32 GFLOP/s of a 2048 x 2048 NumPy matmul on ``threads`` BLAS threads (cnnkit keeps the BLAS on one)."""
+    from threadpoolctl import threadpool_limits
+
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
-    return 2 * 2048**3 / median_ms(lambda: a @ a, repeat) / 1e6
+    with threadpool_limits(threads, user_api="blas"):
+        return 2 * 2048**3 / median_ms(lambda: a @ a, repeat) / 1e6
 
 
 def peak_mib(fn):
@@ -220,14 +223,14 @@ def main():
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--shapes", default="", help="comma-separated shape names (default: all)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="threads for both libraries: PyTorch's and cnnkit's BLAS (default: all)")
+                        help="threads for both libraries (default: all)")
     args = parser.parse_args()
     wanted = set(filter(None, args.shapes.split(",")))
     known = set(CONVS) | set(DEPTHWISE) | set(POOLS)
     if wanted - known:
         parser.error(f"unknown shapes {sorted(wanted - known)}; known: {sorted(known)}")
     threads = set_threads(args.threads)
-    peak = gemm_peak(args.repeat)
+    peak = gemm_peak(args.repeat, threads)
     print(f"threads {threads} (cnnkit and torch); load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}; "
           f"float32 GEMM 2048^3 peak {peak:.0f} GFLOP/s; median of {args.repeat}; shared machine: expect noise")
     print(f"{'shape':18} {'fwd ms':>8} {'torch':>8} {'ratio':>6} | {'f+b ms':>8} {'torch':>8} {'ratio':>6} | "

@@ -4,15 +4,18 @@ A step is what ``cnnkit.style.stylize`` evaluates each iteration: the features
 of the generated image at conv1_1 ... conv5_1 and conv4_2, the content cost
 and the Gram-matrix style costs, and the gradient with respect to the image.
 PyTorch computes the same costs with the same weights (vgg16-hed from the
-weights registry, fetched on first use). Both run in turn, round after round.
+weights registry, fetched on first use). Each library runs in a process of its
+own (``common.Worker``), both in turn, round after round.
 
     python bench/style_step.py [--sizes 256,512] [--threads 2] [--rounds 5]
 """
 import argparse
+import os
+import tempfile
 
 import numpy as np
 
-from common import machine, set_threads, side_by_side
+from common import Worker, machine, serve, set_cnnkit_threads, workers_side_by_side
 
 CONTENT_LAYER = "conv4_2"
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")  # cnnkit.style.STYLE_LAYERS
@@ -82,29 +85,64 @@ def torch_step(state, content, style):
     return step
 
 
+def child(library, size, threads, weights):
+    """In a child process: one library's step at ``size``, run on command; "save PATH" writes the last gradient."""
+    rng = np.random.default_rng(size)
+    content, style = (rng.random((1, size, size, 3), dtype=np.float32) for _ in range(2))
+    if library == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        step = torch_step(dict(np.load(weights)), content, style)
+    else:
+        from cnnkit.models.vgg_features import vgg16_features
+        set_cnnkit_threads(threads)
+        model = vgg16_features("vgg16-hed")
+        model.freeze()  # as stylize does: only the image takes a gradient
+        step = cnnkit_step(model, content, style)
+    last = []
+
+    def run(command, path=None):
+        if command == "save":
+            np.save(path, np.asarray(last[-1]))
+        else:
+            last[:] = [step()]
+
+    serve(run)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="256,512", help="image sizes (square), comma-separated")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--child", nargs=2, metavar=("LIBRARY", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from cnnkit.models import vgg_features
+    if args.child:
+        return child(args.child[0], int(args.child[1]), args.threads, args.weights)
     from cnnkit import style
+    from cnnkit.models import vgg_features
+    from cnnkit.weights import load
 
     assert style.STYLE_LAYERS == STYLE_LAYERS and vgg_features.MEAN_BGR == MEAN_BGR
-    print(machine(set_threads(args.threads)))
-    model = vgg_features.vgg16_features("vgg16-hed")
-    model.freeze()  # as stylize does: only the image takes a gradient
-    state = {k: np.asarray(v) for k, v in model.state_dict().items()}
-    rng = np.random.default_rng(0)
-    print(f"{'size':>6} {'cnnkit s':>9} {'torch s':>9} {'ratio':>6}  (median of {args.rounds} rounds; ratio: median per round)")
-    for size in map(int, args.sizes.split(",")):
-        content, style = (rng.random((1, size, size, 3), dtype=np.float32) for _ in range(2))
-        ours, theirs = cnnkit_step(model, content, style), torch_step(state, content, style)
-        diff = np.abs(ours() - theirs().numpy()).max() / np.abs(theirs().numpy()).max()
-        (t_ours, t_theirs), ratios = side_by_side([ours, theirs], args.rounds)
-        print(f"{size:>6} {t_ours:9.3f} {t_theirs:9.3f} {np.median(ratios):6.2f}  "
-              f"(image gradients agree to {diff:.1e} of their largest value)", flush=True)
+    print(machine(args.threads))
+    print(f"{'size':>6} {'cnnkit s':>9} {'torch s':>9} {'ratio':>6}  (median of {args.rounds} rounds; ratio: median per "
+          f"round; each library in its own process)")
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = os.path.join(tmp, "vgg16.npz")
+        np.savez(weights, **{k: np.asarray(v) for k, v in load("vgg16-hed").items() if k.startswith("conv")})
+        for size in map(int, args.sizes.split(",")):
+            workers = [Worker(__file__, library, size, "--threads", args.threads, "--weights", weights)
+                       for library in ("cnnkit", "torch")]
+            (t_ours, t_theirs), ratios = workers_side_by_side(workers, args.rounds, "step")
+            grads = []
+            for library, worker in zip(("cnnkit", "torch"), workers):
+                worker("save", os.path.join(tmp, f"{library}.npy"))
+                worker.close()
+                grads.append(np.load(os.path.join(tmp, f"{library}.npy")))
+            diff = np.abs(grads[0] - grads[1]).max() / np.abs(grads[1]).max()
+            print(f"{size:>6} {t_ours:9.3f} {t_theirs:9.3f} {np.median(ratios):6.2f}  "
+                  f"(image gradients agree to {diff:.1e} of their largest value)", flush=True)
 
 
 if __name__ == "__main__":

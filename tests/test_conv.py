@@ -4,7 +4,7 @@ import pytest
 
 import cnnkit.functional as F
 from cnnkit import Tensor, gradcheck, no_grad
-from cnnkit.ops import conv
+from cnnkit.ops import _conv_gemm, _parallel, conv
 
 rng = np.random.default_rng(0)
 
@@ -13,16 +13,34 @@ def rand(*shape):
     return rng.standard_normal(shape)
 
 
-@pytest.fixture(params=["im2col", "im2col in chunks", "shift", "direct"])
+@pytest.fixture(params=["im2col", "im2col in chunks", "shift", "direct", "im2col split", "shift split",
+                        "direct split"])
 def path(request, monkeypatch):
-    """Run the test with each code path forced (at stride 1); im2col whole and one image per chunk, tiny row blocks."""
-    monkeypatch.setattr(conv, "_SHIFT_MIN_CHANNELS", 1 if request.param == "shift" else 10**9)
-    monkeypatch.setattr(conv, "_DIRECT_MAX_CHANNELS", 10**9 if request.param == "direct" else 0)
+    """Run the test with each code path forced (at stride 1); im2col whole and one image per chunk, tiny row blocks;
+    serial, or split over 3 threads however small the work."""
+    name = request.param.split()[0]
+    monkeypatch.setattr(conv, "_SHIFT_MIN_CHANNELS", 1 if name == "shift" else 10**9)
+    monkeypatch.setattr(conv, "_DIRECT_MAX_CHANNELS", 10**9 if name == "direct" else 0)
     monkeypatch.setattr(conv, "_DIRECT_MAX_OUT_CHANNELS", 10**9)
     if request.param != "im2col":
-        monkeypatch.setattr(conv, "_CHUNK_BYTES", 1)
-    monkeypatch.setattr(conv, "_SHIFT_BLOCK_BYTES", 1)
+        monkeypatch.setattr(_conv_gemm, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(_conv_gemm, "_SHIFT_BLOCK_BYTES", 1)
+    split_threads(monkeypatch, 3 if request.param.endswith("split") else 1)
     return request.param
+
+
+def split_threads(monkeypatch, n):
+    """Split every op over ``n`` threads, whatever the size of its work."""
+    monkeypatch.setattr(_parallel, "_threads", n)
+    monkeypatch.setattr(_parallel, "MIN_SPAN_ELEMENTS", 1)
+    monkeypatch.setattr(_parallel, "MIN_SPAN_MACS", 1)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_gradients_of_one_image_with_its_gemm_rows_split(path, stride):
+    """With one image there is no batch to split: the GEMMs split their rows (im2col) or pixels (shift)."""
+    x, w, b = rand(1, 7, 6, 3), rand(3, 3, 3, 5), rand(5)
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=1), [x, w, b])
 
 
 @pytest.mark.parametrize("stride", [1, 2, (1, 2)])

@@ -2,7 +2,8 @@
 
 NumPy by default; CuPy when ``CNNKIT_BACKEND=cupy`` is set and CuPy is
 installed, so the same op code can run on a GPU. Nothing requires one.
-The compiled kernels of convolution and pooling (numba) run on the CPU, serially.
+The compiled kernels of convolution and pooling (numba) and the GEMMs run on
+the CPU, each op's work split over ``set_num_threads`` threads (``cnnkit.ops._parallel``).
 """
 import ctypes
 import os
@@ -27,30 +28,44 @@ def to_numpy(array):
     return np.asarray(array)
 
 
-def set_num_threads(n):
-    """Use ``n`` CPU threads for the BLAS (the GEMMs of convolutions and dense layers).
+def usable_cpus():
+    """The cores this process may run on (its CPU affinity where the system tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
-    The compiled kernels (numba) are serial by design (see ``cnnkit.ops._jit``).
+
+def set_num_threads(n):
+    """Run cnnkit's ops on ``n`` CPU threads.
+
+    Each op splits its work (the images of a batch, the rows of a GEMM) into
+    up to ``n`` spans on one pool of threads (``cnnkit.ops._parallel``). The
+    BLAS runs one thread per span, so this sets the process's BLAS (NumPy's
+    ``@`` outside cnnkit too) to one thread: its own threads busy-wait after
+    each GEMM and would take the cores the spans need.
 
     Parameters
     ----------
     n : int
-        At least 1; by default the BLAS uses every core.
+        At least 1; by default ``OMP_NUM_THREADS`` when it is set (as in
+        PyTorch; Ray sets it for its workers), otherwise every core this
+        process may run on.
     """
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__} {n!r}")
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    from threadpoolctl import threadpool_limits
+    from cnnkit.ops import _parallel
 
-    threadpool_limits(int(n), user_api="blas")
+    _parallel.set_threads(int(n))
 
 
 def get_num_threads():
-    """The number of threads the BLAS uses (see ``set_num_threads``)."""
-    from threadpoolctl import threadpool_info
+    """The number of threads cnnkit's ops share their work over (see ``set_num_threads``)."""
+    from cnnkit.ops import _parallel
 
-    return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
+    return _parallel.get_threads()
 
 
 def _keep_freed_memory():

@@ -25,16 +25,16 @@ The features and pyramid images equal dlib's (:mod:`cnnkit.face.fhog`,
 (and their SVD is LAPACK's, not dlib's), so confidences differ from dlib's by float32
 rounding only.
 """
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from cnnkit.backend import get_num_threads
 from cnnkit.face import _dlib_kernels as _kernels
 from cnnkit.face.dlib_image import boxes_overlap, pyramid_down, pyramid_up, rect_down, rect_up, to_rect
 from cnnkit.face.fhog import NUM_FEATURES, fhog_planes
 
-__all__ = ["HOGFaceDetector", "usable_cpus"]
+__all__ = ["HOGFaceDetector"]
 
 # Images (after upsampling) at least this large are scanned by several threads by default.
 _THREADED_PIXELS = 1_000_000
@@ -60,14 +60,6 @@ def _separable_filters(weights, rows, cols):
     if len(separable) <= NUM_FEATURES * min(rows, cols) / 3.0:
         return separable
     return [(i, np.eye(rows)[m], planes[i, m]) for i in range(NUM_FEATURES) for m in range(rows)]
-
-
-def usable_cpus():
-    """The cores this process may run on (its CPU affinity where the system tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 class HOGFaceDetector:
@@ -181,8 +173,8 @@ class HOGFaceDetector:
             Added to every filter's threshold; negative values find more, weaker faces.
         threads : int, optional
             Pyramid levels scanned at once (the compiled loops release the GIL); by
-            default as many as this process may use cores for images of a megapixel or
-            more (after upsampling), one for smaller ones.
+            default cnnkit's threads (``cnnkit.backend.set_num_threads``) for images of
+            a megapixel or more (after upsampling), one for smaller ones.
 
         Returns
         -------
@@ -199,7 +191,7 @@ class HOGFaceDetector:
         level_image = pyramid_up(image, int(upsample))
         if threads is None:
             # Starting threads costs more than small images take to scan.
-            threads = usable_cpus() if level_image.shape[0] * level_image.shape[1] >= _THREADED_PIXELS else 1
+            threads = get_num_threads() if level_image.shape[0] * level_image.shape[1] >= _THREADED_PIXELS else 1
         if int(threads) != threads or threads < 1:
             raise ValueError(f"HOGFaceDetector.detect: threads must be a positive integer, got {threads!r}")
         found = [[] for _ in range(self.num_detectors)]

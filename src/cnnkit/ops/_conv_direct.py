@@ -2,10 +2,12 @@
 
 See ``_conv_kernels`` for the layout: channel c of the batch is one row of
 planes, image n's zero-padded grid at n * Hp * Wp, so every kernel tap is one
-long multiply-add over the batch. ``conv.Conv2d`` chooses this path.
+long multiply-add over the batch. ``conv.Conv2d`` chooses this path. The batch
+is split into spans over the kernel threads (``_parallel``); each span has its
+own planes, and the spans' weight gradients are summed.
 """
 from cnnkit.backend import xp
-from cnnkit.ops import _conv_kernels as _kernels
+from cnnkit.ops import _conv_kernels as _kernels, _parallel
 
 # Positions per block of the direct kernels: two output rows of this many floats stay in the L1 cache.
 _DIRECT_BLOCK = 2048
@@ -40,42 +42,76 @@ def _direct_conv(planes, grid, kernel_hw, w_cf):
     return out
 
 
+def _forward_span(x, w_cf, b, pads, kernel_hw, out):
+    """Convolve the images ``x`` into ``out`` (both NHWC) by the direct kernel; returns their input planes."""
+    (top, bottom), (left, right) = pads
+    KH, KW = kernel_hw
+    Hp, Wp = x.shape[1] + top + bottom, x.shape[2] + left + right
+    planes = _planes(x, top, left, Hp, Wp, (KH - 1) * Wp + KW - 1)
+    _kernels.from_planes(_direct_conv(planes, (Hp, Wp), kernel_hw, w_cf), out, 0, 0, Hp, Wp, b)
+    return planes
+
+
 def direct_forward(x, w, b, pads):
-    """Stride-1 convolution of a few-channel input by the direct kernel; returns the output and the input planes."""
+    """Stride-1 convolution of a few-channel input by the direct kernel, the batch split over the kernel threads.
+
+    Returns the output (N, OH, OW, CO) and, for backward, each span's
+    ``(start, stop, input planes)``.
+    """
     N, H, W, C = x.shape
     KH, KW, _, CO = w.shape
     (top, bottom), (left, right) = pads
-    Hp, Wp = H + top + bottom, W + left + right
-    planes = _planes(x, top, left, Hp, Wp, (KH - 1) * Wp + KW - 1)
+    x = xp.ascontiguousarray(x)
     # (KH, KW, C, CO) -> (CO, C * KH * KW), taps in (c, i, j) order
-    out_planes = _direct_conv(planes, (Hp, Wp), (KH, KW), _even_rows(w.transpose(3, 2, 0, 1).reshape(CO, -1)))
-    out = xp.empty((N, Hp - KH + 1, Wp - KW + 1, CO), dtype=x.dtype)
-    _kernels.from_planes(out_planes, out, 0, 0, Hp, Wp, xp.zeros(CO, dtype=x.dtype) if b is None else b)
-    return out, planes
+    w_cf = _even_rows(w.transpose(3, 2, 0, 1).reshape(CO, -1))
+    b = xp.zeros(CO, dtype=x.dtype) if b is None else b
+    out = xp.empty((N, H + top + bottom - KH + 1, W + left + right - KW + 1, CO), dtype=x.dtype)
+    parts = _parallel.spans(N, out[0].size * C * KH * KW)
+    planes = _parallel.run(lambda n0, n1: _forward_span(x[n0:n1], w_cf, b, pads, (KH, KW), out[n0:n1]), parts)
+    return out, [(n0, n1, p) for (n0, n1), p in zip(parts, planes)]
 
 
-def direct_backward(planes, w, grad_out, x_shape, w_shape, pads, want_x, want_w):
-    """Gradients of the direct path: dot products for grad_w, the flipped kernel over the padded gradient for grad_x."""
-    N, H, W, C = x_shape
-    KH, KW, _, CO = w_shape
-    _, OH, OW, _ = grad_out.shape
+def _backward_span(planes, w_flip, grad_out, grad_x, C, kernel_hw, pads, want_w):
+    """Gradients of one span of images: its (C * KH * KW, CO) weight gradient, and its grad_x written in place."""
+    KH, KW = kernel_hw
+    _, OH, OW, CO = grad_out.shape
     (top, _), (left, _) = pads
     Hp, Wp = OH + KH - 1, OW + KW - 1
-    grad_x = grad_w = None
+    grad_w = None
     if want_w:
         g = _planes(grad_out, 0, 0, Hp, Wp, 0, even=True)
         blocks = -(-g.shape[1] // _DIRECT_BLOCK)
         parts = xp.empty((blocks, C * KH * KW, g.shape[0]), dtype=grad_out.dtype)
         _kernels.direct_conv_weight_grad(planes.reshape(-1), _plane_offsets(C, KH, KW, planes.shape[1], Wp), g, parts,
                                          _DIRECT_BLOCK)
-        # (C * KH * KW, CO) in (c, i, j) order -> (KH, KW, C, CO)
-        grad_w = parts.sum(axis=0)[:, :CO].reshape(C, KH, KW, CO).transpose(1, 2, 0, 3).copy()
-    if want_x:
+        grad_w = parts.sum(axis=0)[:, :CO]
+    if grad_x is not None:
         Hg, Wg = Hp + KH - 1, Wp + KW - 1
         g = _planes(grad_out, KH - 1, KW - 1, Hg, Wg, (KH - 1) * Wg + KW - 1)
-        # flipped kernel, input and output channels swapped: (C, CO * KH * KW), taps in (co, i, j) order
-        w_flip = _even_rows(w[::-1, ::-1].transpose(2, 3, 0, 1).reshape(C, -1))
-        grad_planes = _direct_conv(g, (Hg, Wg), (KH, KW), w_flip)
-        grad_x = xp.empty(x_shape, dtype=grad_out.dtype)
+        grad_planes = _direct_conv(g, (Hg, Wg), kernel_hw, w_flip)
         _kernels.from_planes(grad_planes, grad_x, top, left, Hg, Wg, xp.zeros(C, dtype=grad_out.dtype))
+    return grad_w
+
+
+def direct_backward(spans, w, grad_out, x_shape, w_shape, pads, want_x, want_w):
+    """Gradients of the direct path, span by span as in forward: dot products for grad_w, the flipped kernel
+    over the padded gradient for grad_x."""
+    C = x_shape[3]
+    KH, KW, _, CO = w_shape
+    grad_out = xp.ascontiguousarray(grad_out)
+    grad_x = xp.empty(x_shape, dtype=grad_out.dtype) if want_x else None
+    # flipped kernel, input and output channels swapped: (C, CO * KH * KW), taps in (co, i, j) order
+    w_flip = _even_rows(w[::-1, ::-1].transpose(2, 3, 0, 1).reshape(C, -1)) if want_x else None
+    by_start = {n0: (n1, planes) for n0, n1, planes in spans}
+
+    def span(n0, n1):
+        return _backward_span(by_start[n0][1], w_flip, grad_out[n0:n1], None if grad_x is None else grad_x[n0:n1], C,
+                              (KH, KW), pads, want_w)
+
+    partial = _parallel.run(span, [(n0, n1) for n0, n1, _ in spans])
+    grad_w = None
+    if want_w:
+        # (C * KH * KW, CO) in (c, i, j) order -> (KH, KW, C, CO)
+        grad_w = (partial[0] if len(partial) == 1 else sum(partial[1:], partial[0])).reshape(C, KH, KW, CO)
+        grad_w = xp.ascontiguousarray(grad_w.transpose(1, 2, 0, 3))
     return grad_x, grad_w

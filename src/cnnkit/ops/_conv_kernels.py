@@ -13,7 +13,7 @@
   products, and the input gradient is the same convolution of the zero-padded
   output gradient with the flipped kernel.
 
-Every kernel is serial (see ``_jit``). Inner loops index slices from 0 so that
+Every kernel is serial (see ``_jit``); callers split the batch over threads (``_parallel``). Inner loops index slices from 0 so that
 LLVM can vectorise them.
 """
 import numpy as np

@@ -1,7 +1,9 @@
 """Compiled batch-normalisation loops (numba): per-channel sums in one pass, the affine map in another.
 
-Arrays are (P, C) rows of channels (N*H*W rows for images). Sums are taken in
-float64 over blocks of rows and added up at the end, so float32 statistics of large batches lose no precision.
+Arrays are (P, C) rows of channels (N*H*W rows for images); ``ops.norm`` runs
+each kernel on spans of rows over the threads and adds up the spans' sums. Sums
+are taken in float64 over blocks of rows and added up at the end, so float32
+statistics of large batches lose no precision.
 """
 import numpy as np
 from numba import njit
@@ -12,27 +14,20 @@ _BLOCKS = 64
 
 
 @njit(**_JIT)
-def moments(x):
-    """Per-channel mean and (biased) variance of ``x`` (P, C), as float64 arrays (C,)."""
+def centered_squares(x, mean):
+    """Per-channel ``sum((x - mean) ** 2)`` of ``x`` (P, C) as float64 (C,): the variance's second pass around
+    the mean, with no cancellation for large means (the first pass is ``_conv_kernels.channel_sums``)."""
     P, C = x.shape
     step = (P + _BLOCKS - 1) // _BLOCKS
-    s1 = np.zeros((_BLOCKS, C))
-    for k in range(_BLOCKS):
-        a = s1[k]
-        for p in range(k * step, min(P, (k + 1) * step)):
-            row = x[p]
-            for c in range(C):
-                a[c] += row[c]
-    mean = s1.sum(axis=0) / P
     s2 = np.zeros((_BLOCKS, C))
-    for k in range(_BLOCKS):  # a second pass around the mean: no cancellation for large means
+    for k in range(_BLOCKS):
         a = s2[k]
         for p in range(k * step, min(P, (k + 1) * step)):
             row = x[p]
             for c in range(C):
                 d = row[c] - mean[c]
                 a[c] += d * d
-    return mean, s2.sum(axis=0) / P
+    return s2.sum(axis=0)
 
 
 @njit(**_JIT)

@@ -1,7 +1,7 @@
 """Compiled pooling loops (numba): one pass over the input per direction.
 
 Max pooling remembers the winning tap of every window, so backward is one
-scatter; average pooling adds each tap once. Serial, like every kernel (see ``_jit``).
+scatter; average pooling adds each tap once. Serial, like every kernel (see ``_jit``); ``pool`` splits the batch.
 """
 from numba import njit
 

@@ -35,3 +35,14 @@ def float_dtype(*arrays):
 def contiguous(a):
     """``a`` in C order, copied only when it is not (unlike ``ascontiguousarray``, a 0-d array stays 0-d)."""
     return a if a.flags.c_contiguous else xp.ascontiguousarray(a)
+
+
+def pad_hw(x, pads):
+    """Zero-pad the H and W axes of an (N, H, W, C) array by ``((top, bottom), (left, right))``."""
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    N, H, W, C = x.shape
+    out = xp.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
+    out[:, top:top + H, left:left + W] = x
+    return out

@@ -4,7 +4,7 @@ import numpy as np
 from cnnkit.autograd.function import Function
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.backend import xp
-from cnnkit.ops import _activation_kernels as _kernels
+from cnnkit.ops import _activation_kernels as _kernels, _parallel
 from cnnkit.ops._util import contiguous, unbroadcast
 
 
@@ -13,7 +13,8 @@ class ReLU(Function):
     def forward(ctx, x):
         x = contiguous(x)
         out = xp.empty_like(x)
-        _kernels.relu(x.reshape(-1), out.reshape(-1))
+        flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+        _parallel.run(lambda a, b: _kernels.relu(flat_x[a:b], flat_out[a:b]), _parallel.spans(x.size, 1))
         ctx.save_for_backward(out)
         return out
 
@@ -21,7 +22,8 @@ class ReLU(Function):
     def backward(ctx, grad_out):
         (out,) = ctx.saved_tensors
         grad_x = xp.empty_like(out)
-        _kernels.relu_backward(contiguous(grad_out).reshape(-1), out.reshape(-1), grad_x.reshape(-1))
+        g, o, gx = contiguous(grad_out).reshape(-1), out.reshape(-1), grad_x.reshape(-1)
+        _parallel.run(lambda a, b: _kernels.relu_backward(g[a:b], o[a:b], gx[a:b]), _parallel.spans(g.size, 1))
         return grad_x
 
 

@@ -1,6 +1,6 @@
 """Convolution, channels-last: images (N, H, W, C), kernels (KH, KW, C_in, C_out).
 
-Two code paths, chosen per shape, both ending in BLAS GEMMs:
+Three code paths, chosen per shape (``_path``):
 
 - **shift-GEMM** (stride 1 with at least ``_SHIFT_MIN_CHANNELS`` input channels, and
   every 1x1 stride-1 convolution): the padded input, viewed as a matrix of
@@ -13,15 +13,21 @@ Two code paths, chosen per shape, both ending in BLAS GEMMs:
   gather (``_kernels.im2col``, zero padding included) copies the windows into a
   (pixels, KH * KW * C_in) buffer, one GEMM per chunk of the batch; backward
   scatters the GEMM's window gradients back with ``_kernels.col2im``.
+- **direct** (stride 1, few input and output channels, where GEMMs would be too
+  thin): compiled multiply-adds over whole image planes (``_conv_direct``).
 
-Only ``x`` and ``w`` are kept for backward; the im2col buffer is rebuilt there.
+The GEMM paths live in ``_conv_gemm``. Every path splits its work over the
+threads of ``_parallel``. Only ``x`` and ``w`` (the direct path: its input
+planes) are kept for backward; the im2col buffer is rebuilt there.
 """
 import numpy as np
 
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops import _conv_kernels as _kernels
+from cnnkit.ops import _conv_kernels as _kernels, _parallel
 from cnnkit.ops._conv_direct import direct_backward, direct_forward
+from cnnkit.ops._conv_gemm import im2col_backward, im2col_forward, shift_backward, shift_forward
+from cnnkit.ops._util import pad_hw
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.utils import pair
 
@@ -29,14 +35,11 @@ from cnnkit.utils import pair
 # dimension to keep the BLAS busy; im2col's single deep GEMM wins (measured in bench/ops.py).
 _SHIFT_MIN_CHANNELS = 32
 # Up to this many input and output channels, stride-1 convolutions run the direct kernel (whose inner
-# loops run over whole image planes) rather than thin GEMMs; with more output channels im2col's GEMM
-# wins (LeNet's 1 -> 6 and 6 -> 16 direct, VGG's 3 -> 64 im2col; measured with bench/ops.py).
-_DIRECT_MAX_CHANNELS = 8
+# loops run over whole image planes) rather than thin GEMMs; with more channels im2col's GEMM wins
+# (LeNet's 1 -> 6 direct; its 6 -> 16 and VGG's 3 -> 64 im2col: 1.3x faster, forward and backward, on
+# 1 and 2 threads; measured with bench/ops.py).
+_DIRECT_MAX_CHANNELS = 4
 _DIRECT_MAX_OUT_CHANNELS = 16
-# Bound on the im2col buffer of one batch chunk: small enough to stay in the L3 cache (4-8 MiB measured best).
-_CHUNK_BYTES = 8 * 2**20
-# Bytes of output per block of the shift-GEMM accumulation, so the partial sums stay in cache.
-_SHIFT_BLOCK_BYTES = 2 * 2**20
 
 
 def conv_output_size(n, f, padding=0, stride=1):
@@ -66,23 +69,12 @@ def conv_output_size(n, f, padding=0, stride=1):
     return (n + 2 * padding - f) // stride + 1
 
 
-def _pad_array(x, pads):
-    """Zero-pad the H and W axes of an (N, H, W, C) array by ``((top, bottom), (left, right))``."""
-    (top, bottom), (left, right) = pads
-    if top == bottom == left == right == 0:
-        return x
-    N, H, W, C = x.shape
-    out = xp.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
-    out[:, top:top + H, left:left + W] = x
-    return out
-
-
 class ZeroPad(Function):
     @staticmethod
     def forward(ctx, x, pads):
         ctx.crop = (slice(None), slice(pads[0][0], pads[0][0] + x.shape[1]),
                     slice(pads[1][0], pads[1][0] + x.shape[2]))
-        return _pad_array(x, pads)
+        return pad_hw(x, pads)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -130,73 +122,6 @@ def _resolve_padding(padding, H, W, KH, KW, SH, SW):
     return (ph, ph), (pw, pw)
 
 
-def _shift_gemm(src, weights, offsets, out):
-    """``out = sum_k src[offsets[k]:][:len(out)] @ weights[k]``, in row blocks that stay in cache."""
-    rows = out.shape[0]
-    block = max(64, _SHIFT_BLOCK_BYTES // (out.shape[1] * out.itemsize))
-    tmp = xp.empty((min(rows, block), out.shape[1]), dtype=out.dtype)
-    for r0 in range(0, rows, block):
-        r1 = min(r0 + block, rows)
-        acc, part = out[r0:r1], tmp[:r1 - r0]
-        xp.matmul(src[offsets[0] + r0:offsets[0] + r1], weights[0], out=acc)
-        for off, wk in zip(offsets[1:], weights[1:]):
-            xp.matmul(src[off + r0:off + r1], wk, out=part)
-            acc += part
-
-
-def _tap_offsets(KH, KW, Wp):
-    """Row offset of each kernel tap (i, j) in the (N * Hp * Wp, C) matrix of a padded input."""
-    return [i * Wp + j for i in range(KH) for j in range(KW)]
-
-
-def _shift_forward(x_pad, w, OH, OW):
-    """Stride-1 convolution of a padded (N, Hp, Wp, C) array by KH * KW shifted GEMMs."""
-    N, Hp, Wp, C = x_pad.shape
-    KH, KW, _, CO = w.shape
-    offsets = _tap_offsets(KH, KW, Wp)
-    # Output pixel (n, oh, ow) is row n*Hp*Wp + oh*Wp + ow of `full`; the last
-    # offsets[-1] rows would read past the input and hold no output pixel.
-    full = xp.empty((N * Hp * Wp, CO), dtype=x_pad.dtype)
-    _shift_gemm(x_pad.reshape(N * Hp * Wp, C), [w[i, j] for i in range(KH) for j in range(KW)], offsets,
-                full[:N * Hp * Wp - offsets[-1]])
-    full = full.reshape(N, Hp, Wp, CO)
-    return full if (OH, OW) == (Hp, Wp) else xp.ascontiguousarray(full[:, :OH, :OW])
-
-
-def _shift_backward(x, w, grad_out, x_shape, w_shape, pads, want_x, want_w):
-    """Gradients of the shift-GEMM path: taps as GEMMs again, against the gradient laid out like the input."""
-    N, H, W, C = x_shape
-    KH, KW, _, CO = w_shape
-    _, OH, OW, _ = grad_out.shape
-    (top, _), (left, _) = pads
-    Hp, Wp = OH + KH - 1, OW + KW - 1
-    offsets = _tap_offsets(KH, KW, Wp)
-    last = offsets[-1]
-    rows = N * Hp * Wp
-    if last == 0 and (OH, OW) == (Hp, Wp):
-        g_ext = xp.ascontiguousarray(grad_out).reshape(rows, CO)
-    else:
-        # grad_out placed at its pixels' rows of the padded layout, zeros elsewhere,
-        # after `last` leading zero rows so that grad_x's shifted reads stay in bounds.
-        g_ext = xp.zeros((last + rows, CO), dtype=grad_out.dtype)
-        g_ext[last:].reshape(N, Hp, Wp, CO)[:, :OH, :OW] = grad_out
-    g = g_ext[last:]
-    grad_x = grad_w = None
-    if want_w:
-        x_mat = _pad_array(x, pads).reshape(rows, C)
-        grad_w = xp.empty(w_shape, dtype=grad_out.dtype)
-        for k, off in enumerate(offsets):
-            xp.matmul(x_mat[off:off + rows - last].T, g[:rows - last], out=grad_w[k // KW, k % KW])
-    if want_x:
-        # grad of padded-input row q is sum_k g[q - offsets[k]] @ w[k].T
-        grad_pad = xp.empty((rows, C), dtype=grad_out.dtype)
-        _shift_gemm(g_ext, [w[i, j].T for i in range(KH) for j in range(KW)], [last - off for off in offsets],
-                    grad_pad)
-        grad_pad = grad_pad.reshape(N, Hp, Wp, C)
-        grad_x = grad_pad if (H, W) == (Hp, Wp) else xp.ascontiguousarray(grad_pad[:, top:top + H, left:left + W])
-    return grad_x, grad_w
-
-
 def _path(KH, KW, C, CO, SH, SW):
     """The faster code path for this shape: "direct", "shift" or "im2col" (see the module docstring)."""
     if SH == SW == 1 and (KH, KW) != (1, 1) and C <= _DIRECT_MAX_CHANNELS and CO <= _DIRECT_MAX_OUT_CHANNELS:
@@ -206,69 +131,15 @@ def _path(KH, KW, C, CO, SH, SW):
     return "im2col"
 
 
-def _chunks(N, pixels, K, itemsize):
-    """Slices of the batch whose im2col matrices (pixels per image x K) fit in ``_CHUNK_BYTES``."""
-    step = max(1, min(N, _CHUNK_BYTES // max(1, pixels * K * itemsize)))
-    return [slice(n0, min(n0 + step, N)) for n0 in range(0, N, step)], step
-
-
-def _im2col_forward(x, w, stride, pads, OH, OW):
-    """Convolution by im2col (a compiled gather, padding included) and one GEMM per batch chunk."""
-    N, H, W, C = x.shape
-    KH, KW, _, CO = w.shape
-    K = KH * KW * C
-    rows = xp.ascontiguousarray(x).reshape(N, H, W * C)
-    w_mat = w.reshape(K, CO)
-    out = xp.empty((N, OH, OW, CO), dtype=x.dtype)
-    chunks, step = _chunks(N, OH * OW, K, x.itemsize)
-    buffer = xp.empty(step * OH * OW * K, dtype=x.dtype)
-    for part in chunks:
-        n = part.stop - part.start
-        cols = buffer[:n * OH * OW * K].reshape(n, OH, OW, K)
-        _kernels.im2col(rows, cols, part.start, KH, KW, *stride, pads[0][0], pads[1][0])
-        xp.matmul(cols.reshape(-1, K), w_mat, out=out[part].reshape(-1, CO))
-    return out
-
-
-def _im2col_backward(x, w, grad_out, x_shape, w_shape, stride, pads, want_x, want_w):
-    """Gradients of the im2col path: the windows gathered again for grad_w, col2im by a compiled scatter."""
-    N, H, W, C = x_shape
-    KH, KW, _, CO = w_shape
-    _, OH, OW, _ = grad_out.shape
-    K = KH * KW * C
-    geometry = (KH, KW, *stride, pads[0][0], pads[1][0])
-    grad_out = xp.ascontiguousarray(grad_out)
-    chunks, step = _chunks(N, OH * OW, K, grad_out.itemsize)
-    buffer = xp.empty(step * OH * OW * K, dtype=grad_out.dtype)
-    grad_x = grad_w = None
-    if want_w:
-        rows = xp.ascontiguousarray(x).reshape(N, H, W * C)
-        grad_w = xp.empty((K, CO), dtype=grad_out.dtype)
-        partial = xp.empty_like(grad_w) if len(chunks) > 1 else None
-    if want_x:
-        w_t = w.reshape(K, CO).T
-        grad_x = xp.zeros((N, H, W * C), dtype=grad_out.dtype)
-    for k, part in enumerate(chunks):
-        n = part.stop - part.start
-        cols = buffer[:n * OH * OW * K].reshape(n, OH, OW, K)
-        g_mat = grad_out[part].reshape(-1, CO)
-        if want_w:
-            _kernels.im2col(rows, cols, part.start, *geometry)
-            xp.matmul(cols.reshape(-1, K).T, g_mat, out=grad_w if k == 0 else partial)
-            if k:
-                grad_w += partial
-        if want_x:
-            xp.matmul(g_mat, w_t, out=cols.reshape(-1, K))
-            _kernels.col2im(cols, grad_x, part.start, *geometry)
-    return (None if grad_x is None else grad_x.reshape(x_shape),
-            None if grad_w is None else grad_w.reshape(w_shape))
-
-
 def _bias_grad(grad_out):
-    """Sum of ``grad_out`` (N, OH, OW, C_out) over every axis but the channels."""
-    out = xp.empty(grad_out.shape[-1], dtype=grad_out.dtype)
-    _kernels.channel_sums(xp.ascontiguousarray(grad_out).reshape(-1, grad_out.shape[-1]), out)
-    return out
+    """Sum of ``grad_out`` (N, OH, OW, C_out) over every axis but the channels, in float64 per span of pixels."""
+    C = grad_out.shape[-1]
+    g = xp.ascontiguousarray(grad_out).reshape(-1, C)
+    parts = _parallel.spans(g.shape[0], C)
+    sums = xp.empty((len(parts), C), dtype=xp.float64)
+    index = {start: k for k, (start, _) in enumerate(parts)}
+    _parallel.run(lambda a, b: _kernels.channel_sums(g[a:b], sums[index[a]]), parts)
+    return sums.sum(axis=0).astype(grad_out.dtype)
 
 
 class Conv2d(Function):
@@ -282,13 +153,15 @@ class Conv2d(Function):
         ctx.shapes, ctx.stride, ctx.pads = (x.shape, w.shape), stride, pads
         ctx.path = _path(KH, KW, C, CO, SH, SW)
         if ctx.path == "direct":
-            out, planes = direct_forward(x, w, b, pads)
-            ctx.save_for_backward(planes if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
+            out, spans = direct_forward(x, w, b, pads)
+            if not ctx.needs_input_grad[1]:
+                spans = [(n0, n1, None) for n0, n1, _ in spans]  # the planes are only for grad_w
+            ctx.save_for_backward(spans, w if ctx.needs_input_grad[0] else None)
             return out
         if ctx.path == "shift":
-            out = _shift_forward(_pad_array(x, pads), w, OH, OW)
+            out = shift_forward(pad_hw(x, pads), w, OH, OW)
         else:
-            out = _im2col_forward(x, w, stride, pads, OH, OW)
+            out = im2col_forward(x, w, stride, pads, OH, OW)
         if b is not None:
             out += b
         return out
@@ -305,9 +178,9 @@ class Conv2d(Function):
             if ctx.path == "direct":
                 grad_x, grad_w = direct_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, want_x, want_w)
             elif ctx.path == "shift":
-                grad_x, grad_w = _shift_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, want_x, want_w)
+                grad_x, grad_w = shift_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, want_x, want_w)
             else:
-                grad_x, grad_w = _im2col_backward(x, w, grad_out, x_shape, w_shape, ctx.stride, ctx.pads,
+                grad_x, grad_w = im2col_backward(x, w, grad_out, x_shape, w_shape, ctx.stride, ctx.pads,
                                                   want_x, want_w)
         return grad_x, grad_w, grad_b
 

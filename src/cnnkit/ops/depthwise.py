@@ -14,7 +14,8 @@ the per-channel sum of ``tap * grad_out``.
 """
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops.conv import _pad_array, conv_arguments
+from cnnkit.ops._util import pad_hw
+from cnnkit.ops.conv import conv_arguments
 
 __all__ = ["depthwise_conv2d"]
 
@@ -44,7 +45,7 @@ class DepthwiseConv2d(Function):
     @staticmethod
     def forward(ctx, x, w, b=None, stride=(1, 1), pads=((0, 0), (0, 0))):
         KH, KW, C, M = w.shape
-        x_pad = _pad_array(x, pads)
+        x_pad = pad_hw(x, pads)
         N, Hp, Wp, _ = x_pad.shape
         OH, OW = (Hp - KH) // stride[0] + 1, (Wp - KW) // stride[1] + 1
         ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)

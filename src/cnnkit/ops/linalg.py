@@ -1,6 +1,7 @@
 """Matrix products: matmul (batched, broadcasting) and the dense layer's linear map."""
 from cnnkit.autograd.function import Function
 from cnnkit.autograd.tensor import as_tensor
+from cnnkit.ops._parallel import gemm, gemm_tn
 from cnnkit.ops._util import operands, unbroadcast
 
 
@@ -36,7 +37,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
-        out = x @ w
+        out = gemm(x.reshape(-1, x.shape[-1]), w).reshape(*x.shape[:-1], w.shape[1])
         if b is not None:
             out += b
         return out
@@ -45,11 +46,12 @@ class Linear(Function):
     def backward(ctx, grad_out):
         x, w = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        grad_x = grad_out @ w.T if needs[0] else None
+        g = grad_out.reshape(-1, grad_out.shape[-1])
+        grad_x = gemm(g, w.T).reshape(*grad_out.shape[:-1], w.shape[0]) if needs[0] else None
         grad_w = grad_b = None
         if needs[1]:
             # (..., in) x (..., out) -> (in, out), leading axes folded into one
-            grad_w = x.reshape(-1, x.shape[-1]).T @ grad_out.reshape(-1, grad_out.shape[-1])
+            grad_w = gemm_tn(x.reshape(-1, x.shape[-1]), g)
         if len(needs) > 2 and needs[2]:
             grad_b = grad_out.reshape(-1, grad_out.shape[-1]).sum(axis=0)
         return grad_x, grad_w, grad_b

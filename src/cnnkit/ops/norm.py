@@ -1,9 +1,27 @@
 """Batch normalisation over every axis but the channels (the last)."""
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops import _norm_kernels as _kernels
+from cnnkit.ops import _conv_kernels, _norm_kernels as _kernels, _parallel
 from cnnkit.ops._util import contiguous
 from cnnkit.autograd.tensor import as_tensor
+
+
+def _over_rows(kernel, rows):
+    """``kernel(start, stop)`` over spans of the rows of ``rows`` (P, C), one per thread; the spans' results."""
+    return _parallel.run(kernel, _parallel.spans(rows.shape[0], rows.shape[1]))
+
+
+def _moments(rows):
+    """Per-channel mean and (biased) variance of ``rows`` (P, C), as float64 (C,) arrays: two passes."""
+    P, C = rows.shape
+
+    def sums(a, b):
+        out = xp.empty(C, dtype=xp.float64)
+        _conv_kernels.channel_sums(rows[a:b], out)
+        return out
+
+    mean = sum(_over_rows(sums, rows)) / P
+    return mean, sum(_over_rows(lambda a, b: _kernels.centered_squares(rows[a:b], mean), rows)) / P
 
 
 class BatchNormTrain(Function):
@@ -12,8 +30,8 @@ class BatchNormTrain(Function):
         rows = contiguous(x).reshape(-1, x.shape[-1])  # (N, H, W, C) -> (N*H*W, C)
         inv_std = 1 / xp.sqrt(var + eps)
         scale = gamma * inv_std
-        out = xp.empty_like(rows)
-        _kernels.affine(rows, scale, beta - mean * scale, out)
+        out, shift = xp.empty_like(rows), beta - mean * scale
+        _over_rows(lambda a, b: _kernels.affine(rows[a:b], scale, shift, out[a:b]), rows)
         ctx.save_for_backward(rows, mean, inv_std, gamma)
         return out.reshape(x.shape)
 
@@ -21,7 +39,8 @@ class BatchNormTrain(Function):
     def backward(ctx, grad_out):
         rows, mean, inv_std, gamma = ctx.saved_tensors
         g = contiguous(grad_out).reshape(rows.shape)
-        sum_g, sum_gx = _kernels.backward_sums(g, rows, mean, inv_std)
+        sums = _over_rows(lambda a, b: _kernels.backward_sums(g[a:b], rows[a:b], mean, inv_std), rows)
+        sum_g, sum_gx = sum(s[0] for s in sums), sum(s[1] for s in sums)
         grad_beta, grad_gamma = sum_g.astype(rows.dtype), sum_gx.astype(rows.dtype)
         grad_x = None
         if ctx.needs_input_grad[0]:
@@ -30,8 +49,9 @@ class BatchNormTrain(Function):
             n = rows.shape[0]
             a = gamma * inv_std
             grad_x = xp.empty_like(rows)
-            _kernels.backward_input(g, rows, mean, inv_std, a, (a * sum_gx / n).astype(rows.dtype),
-                                    (a * sum_g / n).astype(rows.dtype), grad_x)
+            b, d = (a * sum_gx / n).astype(rows.dtype), (a * sum_g / n).astype(rows.dtype)
+            _over_rows(lambda i, j: _kernels.backward_input(g[i:j], rows[i:j], mean, inv_std, a, b, d, grad_x[i:j]),
+                       rows)
             grad_x = grad_x.reshape(grad_out.shape)
         return grad_x, grad_gamma, grad_beta
 
@@ -90,7 +110,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
     n = x.size // C
     if n < 2:
         raise ValueError(f"batch_norm in training mode needs more than one value per channel, got input {x.shape}")
-    mean, var = _kernels.moments(contiguous(x.data).reshape(-1, C))  # over (N*H*W, C) rows, in float64
+    mean, var = _moments(contiguous(x.data).reshape(-1, C))  # over (N*H*W, C) rows, in float64
     mean, var = mean.astype(x.dtype), var.astype(x.dtype)
     out = BatchNormTrain.apply(x, gamma, beta, mean=mean, var=var, eps=eps)
     if running_mean is not None:

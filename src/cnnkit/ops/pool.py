@@ -3,13 +3,19 @@
 Max and average pooling are compiled loops (``_pool_kernels``, numba) that read
 each window once, whether the windows tile the input, overlap or leave gaps;
 padding is handled inside, never materialised. Max pooling keeps the winning
-tap of every window so that backward is a single scatter.
+tap of every window so that backward is a single scatter. The batch is split
+over the kernel threads (``_parallel``): images never share a window.
 """
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops import _pool_kernels as _kernels
+from cnnkit.ops import _parallel, _pool_kernels as _kernels
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.utils import pair
+
+
+def _per_image(kernel, x):
+    """``kernel(start, stop)`` over spans of the batch of ``x`` (N, H, W, C), one per kernel thread."""
+    _parallel.run(kernel, _parallel.spans(x.shape[0], x.size // max(1, x.shape[0])))
 
 
 class MaxPool2d(Function):
@@ -20,7 +26,7 @@ class MaxPool2d(Function):
         out = xp.empty((N, *out_hw, C), dtype=x.dtype)
         # the winning tap of every window, for backward
         arg = xp.empty(out.shape, dtype=xp.int32)
-        _kernels.max_pool(x, out, arg, *size, *stride, *padding)
+        _per_image(lambda a, b: _kernels.max_pool(x[a:b], out[a:b], arg[a:b], *size, *stride, *padding), x)
         ctx.save_for_backward(arg)
         ctx.geometry = x.shape, size, stride, padding
         return out
@@ -29,8 +35,10 @@ class MaxPool2d(Function):
     def backward(ctx, grad_out):
         (arg,) = ctx.saved_tensors
         x_shape, size, stride, padding = ctx.geometry
+        g = xp.ascontiguousarray(grad_out)
         grad_x = xp.zeros(x_shape, dtype=grad_out.dtype)
-        _kernels.max_pool_backward(xp.ascontiguousarray(grad_out), arg, grad_x, size[1], *stride, *padding)
+        _per_image(lambda a, b: _kernels.max_pool_backward(g[a:b], arg[a:b], grad_x[a:b], size[1], *stride, *padding),
+                   grad_x)
         return grad_x
 
 
@@ -40,7 +48,8 @@ class AvgPool2d(Function):
         x = xp.ascontiguousarray(x)
         N, _, _, C = x.shape
         out = xp.empty((N, *out_hw, C), dtype=x.dtype)
-        _kernels.avg_pool(x, out, *size, *stride, *padding, x.dtype.type(1 / (size[0] * size[1])))
+        scale = x.dtype.type(1 / (size[0] * size[1]))
+        _per_image(lambda a, b: _kernels.avg_pool(x[a:b], out[a:b], *size, *stride, *padding, scale), x)
         ctx.geometry = x.shape, size, stride, padding
         return out
 
@@ -48,8 +57,9 @@ class AvgPool2d(Function):
     def backward(ctx, grad_out):
         x_shape, size, stride, padding = ctx.geometry
         grad_x = xp.zeros(x_shape, dtype=grad_out.dtype)
-        _kernels.avg_pool_backward(xp.ascontiguousarray(grad_out), grad_x, *size, *stride, *padding,
-                                   grad_out.dtype.type(1 / (size[0] * size[1])))
+        g, scale = xp.ascontiguousarray(grad_out), grad_out.dtype.type(1 / (size[0] * size[1]))
+        _per_image(lambda a, b: _kernels.avg_pool_backward(g[a:b], grad_x[a:b], *size, *stride, *padding, scale),
+                   grad_x)
         return grad_x
 
 

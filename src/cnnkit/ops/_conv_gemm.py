@@ -1,0 +1,171 @@
+"""The GEMM paths of conv2d: shift-GEMM and im2col (see ``conv``'s docstring for when each runs).
+
+Both split their work over the kernel threads (``_parallel``), each span with
+its own buffers and one BLAS thread: shift-GEMM by rows of the padded input
+(output rows for the products, the summed pixels for the weight gradient),
+im2col by images of the batch, or by GEMM rows when the batch is one image.
+"""
+from cnnkit.backend import xp
+from cnnkit.ops import _conv_kernels as _kernels, _parallel
+from cnnkit.ops._util import pad_hw
+
+# Bound on the im2col buffer of one batch chunk: small enough to stay in the L3 cache (4-8 MiB measured best).
+_CHUNK_BYTES = 8 * 2**20
+# Bytes of output per block of the shift-GEMM accumulation, so the partial sums stay in cache.
+_SHIFT_BLOCK_BYTES = 2 * 2**20
+
+
+def _shift_gemm(src, weights, offsets, out):
+    """``out = sum_k src[offsets[k]:][:len(out)] @ weights[k]``, in row blocks that stay in cache, rows split over
+    the threads."""
+    rows, CO = out.shape
+    block = max(64, _SHIFT_BLOCK_BYTES // (CO * out.itemsize))
+
+    def span(s0, s1):
+        tmp = xp.empty((min(s1 - s0, block), CO), dtype=out.dtype)
+        for r0 in range(s0, s1, block):
+            r1 = min(r0 + block, s1)
+            acc, part = out[r0:r1], tmp[:r1 - r0]
+            xp.matmul(src[offsets[0] + r0:offsets[0] + r1], weights[0], out=acc)
+            for off, wk in zip(offsets[1:], weights[1:]):
+                xp.matmul(src[off + r0:off + r1], wk, out=part)
+                acc += part
+
+    _parallel.run(span, _parallel.spans(rows, len(weights) * weights[0].size, _parallel.MIN_SPAN_MACS))
+
+
+def _tap_offsets(KH, KW, Wp):
+    """Row offset of each kernel tap (i, j) in the (N * Hp * Wp, C) matrix of a padded input."""
+    return [i * Wp + j for i in range(KH) for j in range(KW)]
+
+
+def shift_forward(x_pad, w, OH, OW):
+    """Stride-1 convolution of a padded (N, Hp, Wp, C) array by KH * KW shifted GEMMs."""
+    N, Hp, Wp, C = x_pad.shape
+    KH, KW, _, CO = w.shape
+    offsets = _tap_offsets(KH, KW, Wp)
+    # Output pixel (n, oh, ow) is row n*Hp*Wp + oh*Wp + ow of `full`; the last
+    # offsets[-1] rows would read past the input and hold no output pixel.
+    full = xp.empty((N * Hp * Wp, CO), dtype=x_pad.dtype)
+    _shift_gemm(x_pad.reshape(N * Hp * Wp, C), [w[i, j] for i in range(KH) for j in range(KW)], offsets,
+                full[:N * Hp * Wp - offsets[-1]])
+    full = full.reshape(N, Hp, Wp, CO)
+    return full if (OH, OW) == (Hp, Wp) else xp.ascontiguousarray(full[:, :OH, :OW])
+
+
+def shift_backward(x, w, grad_out, x_shape, w_shape, pads, want_x, want_w):
+    """Gradients of the shift-GEMM path: taps as GEMMs again, against the gradient laid out like the input."""
+    N, H, W, C = x_shape
+    KH, KW, _, CO = w_shape
+    _, OH, OW, _ = grad_out.shape
+    (top, _), (left, _) = pads
+    Hp, Wp = OH + KH - 1, OW + KW - 1
+    offsets = _tap_offsets(KH, KW, Wp)
+    last = offsets[-1]
+    rows = N * Hp * Wp
+    if last == 0 and (OH, OW) == (Hp, Wp):
+        g_ext = xp.ascontiguousarray(grad_out).reshape(rows, CO)
+    else:
+        # grad_out placed at its pixels' rows of the padded layout, zeros elsewhere,
+        # after `last` leading zero rows so that grad_x's shifted reads stay in bounds.
+        g_ext = xp.zeros((last + rows, CO), dtype=grad_out.dtype)
+        g_ext[last:].reshape(N, Hp, Wp, CO)[:, :OH, :OW] = grad_out
+    g = g_ext[last:]
+    grad_x = grad_w = None
+    if want_w:
+        x_mat = pad_hw(x, pads).reshape(rows, C)
+
+        def taps(r0, r1):
+            # every tap's product over the pixels r0:r1; the spans' products are summed
+            part = xp.empty((len(offsets), C, CO), dtype=grad_out.dtype)
+            for k, off in enumerate(offsets):
+                xp.matmul(x_mat[off + r0:off + r1].T, g[r0:r1], out=part[k])
+            return part
+
+        partial = _parallel.run(taps, _parallel.spans(rows - last, len(offsets) * C * CO, _parallel.MIN_SPAN_MACS))
+        grad_w = partial[0]
+        for part in partial[1:]:
+            grad_w += part
+        grad_w = grad_w.reshape(w_shape)
+    if want_x:
+        # grad of padded-input row q is sum_k g[q - offsets[k]] @ w[k].T
+        grad_pad = xp.empty((rows, C), dtype=grad_out.dtype)
+        _shift_gemm(g_ext, [w[i, j].T for i in range(KH) for j in range(KW)], [last - off for off in offsets],
+                    grad_pad)
+        grad_pad = grad_pad.reshape(N, Hp, Wp, C)
+        grad_x = grad_pad if (H, W) == (Hp, Wp) else xp.ascontiguousarray(grad_pad[:, top:top + H, left:left + W])
+    return grad_x, grad_w
+
+
+def _im2col_spans(N, pixels, K, CO, itemsize):
+    """Spans of the batch for the threads, and images per chunk: im2col matrices that fit in ``_CHUNK_BYTES``."""
+    step = max(1, min(N, _CHUNK_BYTES // max(1, pixels * K * itemsize)))
+    return _parallel.spans(N, pixels * K * CO, _parallel.MIN_SPAN_MACS), step
+
+
+def im2col_forward(x, w, stride, pads, OH, OW):
+    """Convolution by im2col (a compiled gather, padding included) and one GEMM per batch chunk."""
+    N, H, W, C = x.shape
+    KH, KW, _, CO = w.shape
+    K = KH * KW * C
+    rows = xp.ascontiguousarray(x).reshape(N, H, W * C)
+    w_mat = w.reshape(K, CO)
+    out = xp.empty((N, OH, OW, CO), dtype=x.dtype)
+    parts, step = _im2col_spans(N, OH * OW, K, CO, x.itemsize)
+    # one span: its GEMMs split their rows over the threads instead
+    matmul = _parallel.gemm if len(parts) == 1 else xp.matmul
+
+    def span(n0, n1):
+        buffer = xp.empty(min(step, n1 - n0) * OH * OW * K, dtype=x.dtype)
+        for c0 in range(n0, n1, step):
+            n = min(c0 + step, n1) - c0
+            cols = buffer[:n * OH * OW * K].reshape(n, OH, OW, K)
+            _kernels.im2col(rows, cols, c0, KH, KW, *stride, pads[0][0], pads[1][0])
+            matmul(cols.reshape(-1, K), w_mat, out=out[c0:c0 + n].reshape(-1, CO))
+
+    _parallel.run(span, parts)
+    return out
+
+
+def im2col_backward(x, w, grad_out, x_shape, w_shape, stride, pads, want_x, want_w):
+    """Gradients of the im2col path: the windows gathered again for grad_w, col2im by a compiled scatter."""
+    N, H, W, C = x_shape
+    KH, KW, _, CO = w_shape
+    _, OH, OW, _ = grad_out.shape
+    K = KH * KW * C
+    geometry = (KH, KW, *stride, pads[0][0], pads[1][0])
+    grad_out = xp.ascontiguousarray(grad_out)
+    parts, step = _im2col_spans(N, OH * OW, K, CO, grad_out.itemsize)
+    one = len(parts) == 1
+    rows = xp.ascontiguousarray(x).reshape(N, H, W * C) if want_w else None
+    w_t = w.reshape(K, CO).T if want_x else None
+    grad_x = xp.zeros((N, H, W * C), dtype=grad_out.dtype) if want_x else None
+
+    def span(n0, n1):
+        """grad_x of images n0:n1 in place; returns their weight gradient (K, CO)."""
+        buffer = xp.empty(min(step, n1 - n0) * OH * OW * K, dtype=grad_out.dtype)
+        grad_w = None
+        for c0 in range(n0, n1, step):
+            n = min(c0 + step, n1) - c0
+            cols = buffer[:n * OH * OW * K].reshape(n, OH, OW, K)
+            g_mat = grad_out[c0:c0 + n].reshape(-1, CO)
+            if want_w:
+                _kernels.im2col(rows, cols, c0, *geometry)
+                part = _parallel.gemm_tn(cols.reshape(-1, K), g_mat) if one else cols.reshape(-1, K).T @ g_mat
+                grad_w = part if grad_w is None else xp.add(grad_w, part, out=grad_w)
+            if want_x:
+                if one:
+                    _parallel.gemm(g_mat, w_t, out=cols.reshape(-1, K))
+                else:
+                    xp.matmul(g_mat, w_t, out=cols.reshape(-1, K))
+                _kernels.col2im(cols, grad_x, c0, *geometry)
+        return grad_w
+
+    partial = _parallel.run(span, parts)
+    grad_w = None
+    if want_w:
+        grad_w = xp.zeros((K, CO), dtype=grad_out.dtype) if partial[0] is None else partial[0]  # None: no images
+        for part in partial[1:]:
+            grad_w += part
+        grad_w = grad_w.reshape(w_shape)
+    return None if grad_x is None else grad_x.reshape(x_shape), grad_w
