@@ -5,12 +5,17 @@ from cnnkit.ops._parallel import gemm, gemm_tn
 from cnnkit.ops._util import operands, unbroadcast
 
 
+def _product(a, b):
+    """``a @ b``; matrices by ``_parallel.gemm`` (rows over the threads), stacks of them by NumPy."""
+    return gemm(a, b) if a.ndim == 2 and b.ndim == 2 else a @ b
+
+
 class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(b if ctx.needs_input_grad[0] else None, a if ctx.needs_input_grad[1] else None)
         ctx.shapes = a.shape, b.shape
-        return a @ b
+        return _product(a, b)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -24,11 +29,11 @@ class MatMul(Function):
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
             b2 = b[:, None] if b.ndim == 1 else b
-            grad_a = unbroadcast(grad_out @ b2.swapaxes(-1, -2), shape_a if len(shape_a) > 1 else (1,) + shape_a)
+            grad_a = unbroadcast(_product(grad_out, b2.swapaxes(-1, -2)), shape_a if len(shape_a) > 1 else (1,) + shape_a)
             grad_a = grad_a.reshape(shape_a)
         if ctx.needs_input_grad[1]:
             a2 = a[None, :] if a.ndim == 1 else a
-            grad_b = unbroadcast(a2.swapaxes(-1, -2) @ grad_out, shape_b if len(shape_b) > 1 else shape_b + (1,))
+            grad_b = unbroadcast(_product(a2.swapaxes(-1, -2), grad_out), shape_b if len(shape_b) > 1 else shape_b + (1,))
             grad_b = grad_b.reshape(shape_b)
         return grad_a, grad_b
 
