@@ -55,6 +55,24 @@ def test_run_raises_the_error_of_a_span_after_every_span_has_finished(split):
     assert sorted(finished) == [0, 2]
 
 
+def test_ops_called_from_several_threads_at_once_give_each_its_own_answer(split):
+    xs = [rng.standard_normal((6, 8, 8, 3)) for _ in range(4)]
+    expected = [F.max_pool2d(x, 2).data for x in xs]
+    answers = [None] * len(xs)
+
+    def pool(k):
+        for _ in range(20):  # while another thread holds the workers, a call runs its spans itself
+            answers[k] = F.max_pool2d(xs[k], 2).data
+
+    threads = [threading.Thread(target=pool, args=(k,)) for k in range(len(xs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for answer, reference in zip(answers, expected):
+        np.testing.assert_array_equal(answer, reference)
+
+
 @pytest.mark.parametrize("shape", [(50, 7, 9), (2, 30, 40)])  # many rows: rows split; few: columns split
 def test_gemm_equals_matmul(split, shape):
     M, K, N = shape
