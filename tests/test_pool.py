@@ -63,6 +63,24 @@ def test_the_2x2_max_pool_kernel_chooses_as_the_general_one(stride, channels):
     np.testing.assert_array_equal(special[1], general[1])
 
 
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_the_2x2_avg_pool_kernels_add_as_the_general_ones(stride):
+    from cnnkit.ops import _pool_kernels
+
+    rng = np.random.default_rng(stride)
+    x, scale = rng.standard_normal((3, 7, 9, 5)).astype(np.float32), np.float32(0.25)
+    out_hw = ((7 - 2) // stride + 1, (9 - 2) // stride + 1)
+    general, special = np.empty((3, *out_hw, 5), np.float32), np.empty((3, *out_hw, 5), np.float32)
+    _pool_kernels.avg_pool(x, general, 2, 2, stride, stride, 0, 0, scale)
+    _pool_kernels.avg_pool_2x2(x, special, stride, stride, scale)
+    np.testing.assert_array_equal(special, general)
+    g = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)  # stride 2: the odd last row and column get nothing
+    general, special = np.zeros(x.shape, np.float32), np.full(x.shape, np.nan, np.float32)
+    _pool_kernels.avg_pool_backward(g, general, 2, 2, 2, 2, 0, 0, scale)
+    _pool_kernels.avg_pool_backward_2x2(g, special, scale)
+    np.testing.assert_array_equal(special, general)
+
+
 def test_max_pool2d_overlapping_windows_add_their_gradients():
     x = Tensor(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]).reshape(1, 2, 3, 1), requires_grad=True)
     F.max_pool2d(x, 2, 1).sum().backward()

@@ -126,6 +126,47 @@ def avg_pool(x, out, KH, KW, SH, SW, ph, pw, scale):
 
 
 @njit(**_JIT)
+def avg_pool_2x2(x, out, SH, SW, scale):
+    """``avg_pool`` for 2 x 2 windows without padding: the four taps added in registers, in the same order."""
+    C = x.shape[3]
+    _, OH, OW, _ = out.shape
+    for r in range(x.shape[0] * OH):
+        n, oh = r // OH, r % OH
+        r0, r1 = x[n, oh * SH], x[n, oh * SH + 1]
+        o = out[n, oh]
+        for ow in range(OW):
+            p0, p1, q0, q1 = r0[ow * SW], r0[ow * SW + 1], r1[ow * SW], r1[ow * SW + 1]
+            oo = o[ow]
+            for c in range(C):
+                oo[c] = (p0[c] + p1[c] + q0[c] + q1[c]) * scale
+
+
+@njit(**_JIT)
+def avg_pool_backward_2x2(grad_out, gx, scale):
+    """``avg_pool_backward`` for 2 x 2 windows at stride 2 without padding: every pixel of ``gx`` written once
+    (its window's share, or 0 past the last window), so ``gx`` needs no zeroing first."""
+    N, OH, OW, C = grad_out.shape
+    H, W = gx.shape[1], gx.shape[2]
+    zero = np.zeros(1, dtype=gx.dtype)[0]
+    for n in range(N):
+        for oh in range(OH):
+            r0, r1 = gx[n, 2 * oh], gx[n, 2 * oh + 1]
+            g = grad_out[n, oh]
+            for ow in range(OW):
+                p0, p1, q0, q1 = r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]
+                gg = g[ow]
+                for c in range(C):
+                    v = gg[c] * scale
+                    p0[c] = v
+                    p1[c] = v
+                    q0[c] = v
+                    q1[c] = v
+            r0[2 * OW:] = zero
+            r1[2 * OW:] = zero
+        gx[n, 2 * OH:] = zero
+
+
+@njit(**_JIT)
 def avg_pool_backward(grad_out, gx, KH, KW, SH, SW, ph, pw, scale):
     """Spread each window's gradient of ``grad_out`` (N, OH, OW, C) evenly over its taps in ``gx`` (N, H, W, C)."""
     N, OH, OW, C = grad_out.shape
