@@ -4,7 +4,7 @@ import pytest
 
 import cnnkit.functional as F
 from cnnkit import Tensor, gradcheck, no_grad
-from cnnkit.ops import _conv_gemm, _parallel, conv
+from cnnkit.ops import _conv_gemm, _conv_winograd, _parallel, conv
 
 rng = np.random.default_rng(0)
 
@@ -13,8 +13,8 @@ def rand(*shape):
     return rng.standard_normal(shape)
 
 
-@pytest.fixture(params=["im2col", "im2col in chunks", "shift", "direct", "im2col split", "shift split",
-                        "direct split"])
+@pytest.fixture(params=["im2col", "im2col in chunks", "shift", "direct", "winograd", "im2col split", "shift split",
+                        "direct split", "winograd split"])
 def path(request, monkeypatch):
     """Run the test with each code path forced (at stride 1); im2col whole and one image per chunk, tiny row blocks;
     serial, or split over 3 threads however small the work."""
@@ -22,6 +22,11 @@ def path(request, monkeypatch):
     monkeypatch.setattr(conv, "_SHIFT_MIN_CHANNELS", 1 if name == "shift" else 10**9)
     monkeypatch.setattr(conv, "_DIRECT_MAX_CHANNELS", 10**9 if name == "direct" else 0)
     monkeypatch.setattr(conv, "_DIRECT_MAX_OUT_CHANNELS", 10**9)
+    # Winograd takes the 3x3 stride-1 convolutions; the others fall to shift-GEMM
+    monkeypatch.setattr(conv, "_WINOGRAD_MIN_CHANNELS", 1 if name == "winograd" else 10**9)
+    if name == "winograd":
+        monkeypatch.setattr(conv, "_SHIFT_MIN_CHANNELS", 1)
+        monkeypatch.setattr(_conv_winograd, "_CHUNK_BYTES", 1)  # one tile per chunk
     if request.param != "im2col":
         monkeypatch.setattr(_conv_gemm, "_CHUNK_BYTES", 1)
     monkeypatch.setattr(_conv_gemm, "_SHIFT_BLOCK_BYTES", 1)
@@ -34,6 +39,12 @@ def split_threads(monkeypatch, n):
     monkeypatch.setattr(_parallel, "_threads", n)
     monkeypatch.setattr(_parallel, "MIN_SPAN_ELEMENTS", 1)
     monkeypatch.setattr(_parallel, "MIN_SPAN_MACS", 1)
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2, "same"])
+def test_conv2d_gradients_of_3x3_kernels(path, padding):
+    """3x3 stride-1 kernels: the Winograd path's shape (odd sizes leave part-filled tiles)."""
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding), [rand(2, 5, 6, 3), rand(3, 3, 3, 4), rand(4)])
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -185,3 +196,22 @@ def test_conv_output_size_is_floor_of_n_plus_2p_minus_f_over_s_plus_1(n, f, p, s
 def test_conv_output_size_rejects_bad_arguments(args):
     with pytest.raises(ValueError):
         F.conv_output_size(*args)
+
+
+def test_winograd_float32_stays_within_1e_6_of_the_shift_gemm_path(monkeypatch):
+    """Winograd reassociates the sums (its transforms add and subtract inputs before the GEMMs): in float32 its
+    convolution and input gradient stay within about 1e-6 of the largest value on a VGG-sized layer."""
+    gen = np.random.default_rng(3)
+    x, w = gen.standard_normal((2, 20, 18, 64)).astype(np.float32), gen.standard_normal((3, 3, 64, 48)).astype(np.float32)
+    g = gen.standard_normal((2, 20, 18, 48)).astype(np.float32)
+
+    def run(min_channels):
+        monkeypatch.setattr(conv, "_WINOGRAD_MIN_CHANNELS", min_channels)
+        xs, ws = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        out = F.conv2d(xs, ws, padding=1)
+        out.backward(g)
+        return out.data, xs.grad, ws.grad
+
+    for ours, reference in zip(run(32), run(10**9)):
+        assert ours.dtype == np.float32
+        assert np.abs(ours - reference).max() <= 2e-6 * np.abs(reference).max()

@@ -1,6 +1,12 @@
 """Convolution, channels-last: images (N, H, W, C), kernels (KH, KW, C_in, C_out).
 
-Three code paths, chosen per shape (``_path``):
+Four code paths, chosen per shape (``_path``):
+
+- **Winograd** F(2x2, 3x3) (3x3 stride-1 convolutions with at least
+  ``_WINOGRAD_MIN_CHANNELS`` input channels): 2.25x fewer multiplies, in 16 GEMMs over
+  transformed 4x4 input tiles (``_conv_winograd``); 1.3-2x faster than shift-GEMM on
+  VGG's and ResNet's 3x3 layers (measured), within 1e-6 of it in float32. Its
+  weight gradient is shift-GEMM's.
 
 - **shift-GEMM** (stride 1 with at least ``_SHIFT_MIN_CHANNELS`` input channels, and
   every 1x1 stride-1 convolution): the padded input, viewed as a matrix of
@@ -16,7 +22,7 @@ Three code paths, chosen per shape (``_path``):
 - **direct** (stride 1, few input and output channels, where GEMMs would be too
   thin): compiled multiply-adds over whole image planes (``_conv_direct``).
 
-The GEMM paths live in ``_conv_gemm``. Every path splits its work over the
+The shift-GEMM and im2col paths live in ``_conv_gemm``. Every path splits its work over the
 threads of ``_parallel``. Only ``x`` and ``w`` (the direct path: its input
 planes) are kept for backward; the im2col buffer is rebuilt there.
 """
@@ -27,6 +33,7 @@ from cnnkit.backend import xp
 from cnnkit.ops import _conv_kernels as _kernels, _parallel
 from cnnkit.ops._conv_direct import direct_backward, direct_forward
 from cnnkit.ops._conv_gemm import im2col_backward, im2col_forward, shift_backward, shift_forward
+from cnnkit.ops._conv_winograd import winograd_conv, winograd_grad_input
 from cnnkit.ops._util import pad_hw
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.utils import pair
@@ -40,6 +47,9 @@ _SHIFT_MIN_CHANNELS = 32
 # 1 and 2 threads; measured with bench/ops.py).
 _DIRECT_MAX_CHANNELS = 4
 _DIRECT_MAX_OUT_CHANNELS = 16
+# From this many input channels Winograd beats shift-GEMM on 3x3 stride-1 layers (1.3-2x from 32 channels at
+# 16x16 and larger images; 512 channels at 16x16 only tie; measured).
+_WINOGRAD_MIN_CHANNELS = 32
 
 
 def conv_output_size(n, f, padding=0, stride=1):
@@ -122,10 +132,13 @@ def _resolve_padding(padding, H, W, KH, KW, SH, SW):
     return (ph, ph), (pw, pw)
 
 
-def _path(KH, KW, C, CO, SH, SW):
-    """The faster code path for this shape: "direct", "shift" or "im2col" (see the module docstring)."""
+def _path(KH, KW, C, CO, SH, SW, pads):
+    """The faster code path for this shape: "direct", "winograd", "shift" or "im2col" (see the module docstring)."""
     if SH == SW == 1 and (KH, KW) != (1, 1) and C <= _DIRECT_MAX_CHANNELS and CO <= _DIRECT_MAX_OUT_CHANNELS:
         return "direct"
+    # (padding of at most 2 a side: the input gradient pads the output gradient by 2 - padding)
+    if SH == SW == 1 and (KH, KW) == (3, 3) and C >= _WINOGRAD_MIN_CHANNELS and max(pads[0] + pads[1]) <= 2:
+        return "winograd"
     if SH == SW == 1 and (C >= _SHIFT_MIN_CHANNELS or KH == KW == 1):
         return "shift"
     return "im2col"
@@ -151,13 +164,15 @@ class Conv2d(Function):
         OH, OW = (Hp - KH) // SH + 1, (Wp - KW) // SW + 1
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.shapes, ctx.stride, ctx.pads = (x.shape, w.shape), stride, pads
-        ctx.path = _path(KH, KW, C, CO, SH, SW)
+        ctx.path = _path(KH, KW, C, CO, SH, SW, pads)
         if ctx.path == "direct":
             out, spans = direct_forward(x, w, b, pads)
             if not ctx.needs_input_grad[1]:
                 spans = [(n0, n1, None) for n0, n1, _ in spans]  # the planes are only for grad_w
             ctx.save_for_backward(spans, w if ctx.needs_input_grad[0] else None)
             return out
+        if ctx.path == "winograd":
+            return winograd_conv(x, w, pads, (OH, OW), b)
         if ctx.path == "shift":
             out = shift_forward(pad_hw(x, pads), w, OH, OW)
         else:
@@ -177,6 +192,10 @@ class Conv2d(Function):
             x_shape, w_shape = ctx.shapes
             if ctx.path == "direct":
                 grad_x, grad_w = direct_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, want_x, want_w)
+            elif ctx.path == "winograd":
+                grad_x = winograd_grad_input(grad_out, w, x_shape, ctx.pads) if want_x else None
+                if want_w:
+                    _, grad_w = shift_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, False, True)
             elif ctx.path == "shift":
                 grad_x, grad_w = shift_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, want_x, want_w)
             else:
