@@ -47,18 +47,22 @@ def test_max_pool2d_routes_the_gradient_to_the_first_maximum_of_a_tie():
 
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("channels", [1, 6, 17])
-def test_the_2x2_max_pool_kernel_chooses_as_the_general_one(stride, channels):
-    """Ties, NaNs (the last one wins) and every stride: the 2 x 2 kernel's values and winning taps are the general
-    kernel's."""
+@pytest.mark.parametrize("window,padding", [(2, 0), (3, 0), (3, 1)])
+def test_the_2x2_and_3x3_max_pool_kernels_choose_as_the_general_one(stride, channels, window, padding):
+    """Ties, NaNs (the last one wins), padding and every stride: the special kernels' values and winning taps
+    are the general kernel's."""
     from cnnkit.ops import _pool_kernels
 
     x = np.random.default_rng(stride).integers(0, 3, (3, 7, 8, channels)).astype(np.float32)
     x[x == 2] = np.nan
-    out_hw = ((7 - 2) // stride + 1, (8 - 2) // stride + 1)
+    out_hw = ((7 + 2 * padding - window) // stride + 1, (8 + 2 * padding - window) // stride + 1)
     general = [np.empty((3, *out_hw, channels), dtype) for dtype in (np.float32, np.int32)]
     special = [np.empty_like(a) for a in general]
-    _pool_kernels.max_pool(x, *general, 2, 2, stride, stride, 0, 0)
-    _pool_kernels.max_pool_2x2(x, *special, stride, stride)
+    _pool_kernels.max_pool(x, *general, window, window, stride, stride, padding, padding)
+    if window == 2:
+        _pool_kernels.max_pool_2x2(x, *special, stride, stride)
+    else:
+        _pool_kernels.max_pool_3x3(x, *special, stride, stride, padding, padding)
     np.testing.assert_array_equal(special[0], general[0])
     np.testing.assert_array_equal(special[1], general[1])
 

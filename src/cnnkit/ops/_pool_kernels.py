@@ -76,6 +76,70 @@ def max_pool_2x2(x, out, arg, SH, SW):
 
 
 @njit(**_JIT)
+def max_pool_3x3(x, out, arg, SH, SW, ph, pw):
+    """``max_pool`` for 3 x 3 windows (ResNet's stem): windows inside the image keep their nine taps in
+    registers, as ``max_pool_2x2``; the few reaching into the padding take the general loop. The same choices."""
+    N, H, W, C = x.shape
+    _, OH, OW, _ = out.shape
+    for r in range(N * OH):
+        n, oh = r // OH, r % OH
+        h0 = oh * SH - ph
+        o, a = out[n, oh], arg[n, oh]
+        for ow in range(OW):
+            w0 = ow * SW - pw
+            oo, aa = o[ow], a[ow]
+            if h0 >= 0 and w0 >= 0 and h0 + 3 <= H and w0 + 3 <= W:
+                t0, t1, t2 = x[n, h0, w0], x[n, h0, w0 + 1], x[n, h0, w0 + 2]
+                t3, t4, t5 = x[n, h0 + 1, w0], x[n, h0 + 1, w0 + 1], x[n, h0 + 1, w0 + 2]
+                t6, t7, t8 = x[n, h0 + 2, w0], x[n, h0 + 2, w0 + 1], x[n, h0 + 2, w0 + 2]
+                for c in range(C):
+                    best, tap = t0[c], 0
+                    v = t1[c]
+                    take = (v > best) | (v != v)
+                    best, tap = (v, 1) if take else (best, tap)
+                    v = t2[c]
+                    take = (v > best) | (v != v)
+                    best, tap = (v, 2) if take else (best, tap)
+                    v = t3[c]
+                    take = (v > best) | (v != v)
+                    best, tap = (v, 3) if take else (best, tap)
+                    v = t4[c]
+                    take = (v > best) | (v != v)
+                    best, tap = (v, 4) if take else (best, tap)
+                    v = t5[c]
+                    take = (v > best) | (v != v)
+                    best, tap = (v, 5) if take else (best, tap)
+                    v = t6[c]
+                    take = (v > best) | (v != v)
+                    best, tap = (v, 6) if take else (best, tap)
+                    v = t7[c]
+                    take = (v > best) | (v != v)
+                    best, tap = (v, 7) if take else (best, tap)
+                    v = t8[c]
+                    take = (v > best) | (v != v)
+                    best, tap = (v, 8) if take else (best, tap)
+                    oo[c] = best
+                    aa[c] = tap
+                continue
+            first = True
+            for i in range(3):
+                h = h0 + i
+                if h < 0 or h >= H:
+                    continue
+                for j in range(3):
+                    w = w0 + j
+                    if w < 0 or w >= W:
+                        continue
+                    v, tap = x[n, h, w], i * 3 + j
+                    for c in range(C):
+                        vc, oc = v[c], oo[c]
+                        take = first | (vc > oc) | (vc != vc)
+                        oo[c] = vc if take else oc
+                        aa[c] = tap if take else aa[c]
+                    first = False
+
+
+@njit(**_JIT)
 def max_pool_backward(grad_out, arg, gx, KH, KW, SH, SW, ph, pw):
     """Zero ``gx`` (N, H, W, C), then add each window's gradient of ``grad_out`` (N, OH, OW, C) to its winning tap.
 

@@ -28,6 +28,8 @@ class MaxPool2d(Function):
         arg = xp.empty(out.shape, dtype=xp.int32)
         if size == (2, 2) and padding == (0, 0):
             _per_image(lambda a, b: _kernels.max_pool_2x2(x[a:b], out[a:b], arg[a:b], *stride), x)
+        elif size == (3, 3):
+            _per_image(lambda a, b: _kernels.max_pool_3x3(x[a:b], out[a:b], arg[a:b], *stride, *padding), x)
         else:
             _per_image(lambda a, b: _kernels.max_pool(x[a:b], out[a:b], arg[a:b], *size, *stride, *padding), x)
         ctx.save_for_backward(arg)
