@@ -4,7 +4,7 @@ Usage: python bench/ops.py [--repeat 7] [--shapes vgg-3x3,tinyface-dw1,lenet-poo
 
 For each shape of CONVS, DEPTHWISE (against PyTorch's ``conv2d(groups=C)``) and POOLS
 below it prints the median time of cnnkit and of PyTorch (channels_last, the same
-number of threads, the two run in turn in this process) for the forward pass and the forward +
+number of threads, the two in turn in this process, in blocks of calls) for the forward pass and the forward +
 backward pass (gradients of the input, the weight and the bias), their ratio,
 cnnkit's GFLOP/s against the float32 GEMM peak measured in the same run, and
 cnnkit's peak NumPy memory during forward + backward (tracemalloc) against the
@@ -58,17 +58,30 @@ def median_ms(fn, repeat):
     return side_by_side_ms([fn], repeat)[0]
 
 
-def side_by_side_ms(fns, repeat):
-    """Median ms of each of ``fns``, run in turn ``repeat`` times, so both see the same machine load."""
+# Pause before each block, long enough for the other library's spinning threads to go to sleep.
+SETTLE_S = 0.05
+
+
+def side_by_side_ms(fns, repeat, blocks=3):
+    """Median ms of each of ``fns``: in turn, ``blocks`` blocks of ``repeat`` timed calls each.
+
+    Both see the same machine load, but no call follows the other library's
+    directly: PyTorch's OpenMP threads busy-wait a while after each op and
+    would take the cores of a cnnkit call that followed it (at 2 threads,
+    call-by-call alternation made cnnkit's small ops up to 3x slower than they
+    run alone), so each block starts after a pause of ``SETTLE_S``.
+    """
     for fn in fns:
         fn()
         fn()
     times = [[] for _ in fns]
-    for _ in range(repeat):
+    for _ in range(blocks):
         for fn, record in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            record.append(time.perf_counter() - t0)
+            time.sleep(SETTLE_S)
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                fn()
+                record.append(time.perf_counter() - t0)
     return [1e3 * float(np.median(record)) for record in times]
 
 
@@ -232,7 +245,8 @@ def main():
     threads = set_threads(args.threads)
     peak = gemm_peak(args.repeat, threads)
     print(f"threads {threads} (cnnkit and torch); load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}; "
-          f"float32 GEMM 2048^3 peak {peak:.0f} GFLOP/s; median of {args.repeat}; shared machine: expect noise")
+          f"float32 GEMM 2048^3 peak {peak:.0f} GFLOP/s; median of 3 blocks of {args.repeat} calls; "
+          "shared machine: expect noise")
     print(f"{'shape':18} {'fwd ms':>8} {'torch':>8} {'ratio':>6} | {'f+b ms':>8} {'torch':>8} {'ratio':>6} | "
           f"{'fGF/s':>7} {'%pk':>5} {'fbGF/s':>7} {'%pk':>5} | {'peakMiB':>7} {'needMiB':>7}")
     for name, spec in CONVS.items():
