@@ -113,7 +113,7 @@ def im2col_forward(x, w, stride, pads, OH, OW):
     out = xp.empty((N, OH, OW, CO), dtype=x.dtype)
     parts, step = _im2col_spans(N, OH * OW, K, CO, x.itemsize)
     # one span: its GEMMs split their rows over the threads instead
-    matmul = _parallel.gemm if len(parts) == 1 else xp.matmul
+    matmul = _parallel.gemm if len(parts) == 1 else _parallel.matmul
 
     def span(n0, n1):
         buffer = xp.empty(min(step, n1 - n0) * OH * OW * K, dtype=x.dtype)
@@ -151,13 +151,10 @@ def im2col_backward(x, w, grad_out, x_shape, w_shape, stride, pads, want_x, want
             g_mat = grad_out[c0:c0 + n].reshape(-1, CO)
             if want_w:
                 _kernels.im2col(rows, cols, c0, *geometry)
-                part = _parallel.gemm_tn(cols.reshape(-1, K), g_mat) if one else cols.reshape(-1, K).T @ g_mat
+                part = (_parallel.gemm_tn if one else _parallel.matmul_tn)(cols.reshape(-1, K), g_mat)
                 grad_w = part if grad_w is None else xp.add(grad_w, part, out=grad_w)
             if want_x:
-                if one:
-                    _parallel.gemm(g_mat, w_t, out=cols.reshape(-1, K))
-                else:
-                    xp.matmul(g_mat, w_t, out=cols.reshape(-1, K))
+                (_parallel.gemm if one else _parallel.matmul)(g_mat, w_t, cols.reshape(-1, K))
                 _kernels.col2im(cols, grad_x, c0, *geometry)
         return grad_w
 

@@ -150,6 +150,28 @@ def run(fn, parts):
     return [first] + [result for result, _ in results]
 
 
+# Products with at most this many output columns, or as short an inner dimension, are computed transposed.
+THIN_COLUMNS = 16
+
+
+def matmul(a, b, out):
+    """``out = a @ b`` on this thread. With few output columns or a short inner dimension (a layer of 16 or
+    fewer channels) OpenBLAS is 1.1-1.7x faster at the transposed product ``out.T = b.T @ a.T`` (measured on
+    LeNet's shapes)."""
+    if min(b.shape) <= THIN_COLUMNS:
+        xp.matmul(b.T, a.T, out=out.T)
+    else:
+        xp.matmul(a, b, out=out)
+    return out
+
+
+def matmul_tn(a, b):
+    """``a.T @ b`` on this thread, transposed as in ``matmul`` when ``b`` has few columns (a C-ordered result)."""
+    if b.shape[1] <= THIN_COLUMNS:
+        return xp.ascontiguousarray((b.T @ a).T)
+    return a.T @ b
+
+
 def gemm(a, b, out=None):
     """``a @ b`` of matrices (M, K) and (K, N): rows of ``a`` split over the threads, or columns of ``b`` when
     ``a`` has too few rows. Every output element is summed in the order of one whole GEMM.
@@ -160,7 +182,7 @@ def gemm(a, b, out=None):
         out = xp.empty((M, N), dtype=xp.result_type(a.dtype, b.dtype))
     parts = spans(M, K * N, MIN_SPAN_MACS)
     if len(parts) > 1:
-        run(lambda i, j: xp.matmul(a[i:j], b, out=out[i:j]), parts)
+        run(lambda i, j: matmul(a[i:j], b, out[i:j]), parts)
         return out
     parts = spans(N, M * K, MIN_SPAN_MACS)
     if len(parts) > 1:
@@ -168,7 +190,7 @@ def gemm(a, b, out=None):
             out[:, i:j] = a @ b[:, i:j]
         run(columns, parts)
     else:
-        xp.matmul(a, b, out=out)
+        matmul(a, b, out)
     return out
 
 
@@ -178,9 +200,7 @@ def gemm_tn(a, b, out=None):
     M, K = a.shape
     N = b.shape[1]
     parts = spans(M, K * N, MIN_SPAN_MACS)
-    if len(parts) == 1:
-        return xp.matmul(a.T, b, out=out)
-    partial = run(lambda i, j: a[i:j].T @ b[i:j], parts)
+    partial = run(lambda i, j: matmul_tn(a[i:j], b[i:j]), parts)
     if out is None:
         out = partial[0]
     else:
