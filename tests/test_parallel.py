@@ -1,6 +1,8 @@
 """The thread pool that splits ops (cnnkit.ops._parallel): spans, errors, GEMMs, and every split op's gradients."""
 import multiprocessing
+import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -71,6 +73,25 @@ def test_ops_called_from_several_threads_at_once_give_each_its_own_answer(split)
         thread.join()
     for answer, reference in zip(answers, expected):
         np.testing.assert_array_equal(answer, reference)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
+def test_ctrl_c_during_a_split_call_waits_for_every_span_before_it_propagates(split):
+    finished = []
+
+    def work(a, b):
+        if a:
+            time.sleep(0.4)  # a worker's span still running when Ctrl-C comes
+            finished.append(a)
+        return a
+
+    main = threading.main_thread()
+    timer = threading.Timer(0.1, lambda: signal.pthread_kill(main.ident, signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        _parallel.run(work, [(0, 1), (1, 2), (2, 3)])
+    assert sorted(finished) == [1, 2]  # both workers' spans ended before the call returned
+    assert _parallel.run(lambda a, b: a * 10, [(0, 1), (1, 2), (2, 3)]) == [0, 10, 20]  # and the pool still works
 
 
 @pytest.mark.parametrize("shape", [(50, 7, 9), (2, 30, 40)])  # many rows: rows split; few: columns split

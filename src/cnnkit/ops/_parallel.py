@@ -112,7 +112,17 @@ class _Worker:
         self._go.release()
 
     def wait(self):
-        self._done.acquire()
+        """The span's ``(result, exception)`` once it has finished, even when a signal handler raises (Ctrl-C)
+        while this thread waits: returning early would hand the worker's next span a stale release."""
+        interrupted = None
+        while True:
+            try:
+                self._done.acquire()
+                break
+            except BaseException as exc:  # raised by a signal handler during the wait: keep waiting
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
         return self._result
 
 
@@ -141,7 +151,15 @@ def run(fn, parts):
         try:
             first = fn(*parts[0])
         finally:
-            results = [worker.wait() for worker in workers]  # no span outlives the call, even when one fails
+            results, interrupted = [], None
+            for worker in workers:  # no span outlives the call, even when one fails or Ctrl-C comes
+                try:
+                    results.append(worker.wait())
+                except BaseException as exc:
+                    results.append((None, None))
+                    interrupted = interrupted or exc
+            if interrupted is not None:
+                raise interrupted
     finally:
         _busy.release()
     for _, exc in results:
