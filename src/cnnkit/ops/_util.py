@@ -46,3 +46,16 @@ def pad_hw(x, pads):
     out = xp.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
     out[:, top:top + H, left:left + W] = x
     return out
+
+
+def channel_sums(rows):
+    """Per-channel sums of ``rows`` (P, C) in float64, (C,): a compiled pass per span of rows over the threads
+    (the bias gradient of a convolution, the mean of batch normalisation)."""
+    from cnnkit.ops import _conv_kernels, _parallel
+
+    def span(a, b):
+        out = xp.empty(rows.shape[1], dtype=xp.float64)
+        _conv_kernels.channel_sums(rows[a:b], out)
+        return out
+
+    return sum(_parallel.run(span, _parallel.spans(rows.shape[0], rows.shape[1])))

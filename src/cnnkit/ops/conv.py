@@ -30,11 +30,10 @@ import numpy as np
 
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops import _conv_kernels as _kernels, _parallel
 from cnnkit.ops._conv_direct import direct_backward, direct_forward
 from cnnkit.ops._conv_gemm import im2col_backward, im2col_forward, shift_backward, shift_forward
 from cnnkit.ops._conv_winograd import winograd_conv, winograd_grad_input
-from cnnkit.ops._util import pad_hw
+from cnnkit.ops._util import channel_sums, pad_hw
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.utils import pair
 
@@ -145,14 +144,8 @@ def _path(KH, KW, C, CO, SH, SW, pads):
 
 
 def _bias_grad(grad_out):
-    """Sum of ``grad_out`` (N, OH, OW, C_out) over every axis but the channels, in float64 per span of pixels."""
-    C = grad_out.shape[-1]
-    g = xp.ascontiguousarray(grad_out).reshape(-1, C)
-    parts = _parallel.spans(g.shape[0], C)
-    sums = xp.empty((len(parts), C), dtype=xp.float64)
-    index = {start: k for k, (start, _) in enumerate(parts)}
-    _parallel.run(lambda a, b: _kernels.channel_sums(g[a:b], sums[index[a]]), parts)
-    return sums.sum(axis=0).astype(grad_out.dtype)
+    """Sum of ``grad_out`` (N, OH, OW, C_out) over every axis but the channels (in float64)."""
+    return channel_sums(xp.ascontiguousarray(grad_out).reshape(-1, grad_out.shape[-1])).astype(grad_out.dtype)
 
 
 class Conv2d(Function):

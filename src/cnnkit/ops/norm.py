@@ -1,8 +1,8 @@
 """Batch normalisation over every axis but the channels (the last)."""
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
-from cnnkit.ops import _conv_kernels, _norm_kernels as _kernels, _parallel
-from cnnkit.ops._util import contiguous
+from cnnkit.ops import _norm_kernels as _kernels, _parallel
+from cnnkit.ops._util import channel_sums, contiguous
 from cnnkit.autograd.tensor import as_tensor
 
 
@@ -13,14 +13,8 @@ def _over_rows(kernel, rows):
 
 def _moments(rows):
     """Per-channel mean and (biased) variance of ``rows`` (P, C), as float64 (C,) arrays: two passes."""
-    P, C = rows.shape
-
-    def sums(a, b):
-        out = xp.empty(C, dtype=xp.float64)
-        _conv_kernels.channel_sums(rows[a:b], out)
-        return out
-
-    mean = sum(_over_rows(sums, rows)) / P
+    P = rows.shape[0]
+    mean = channel_sums(rows) / P
     return mean, sum(_over_rows(lambda a, b: _kernels.centered_squares(rows[a:b], mean), rows)) / P
 
 
