@@ -13,7 +13,7 @@ def rand(*shape):
     return rng.standard_normal(shape)
 
 
-@pytest.fixture(params=["im2col", "im2col in chunks", "shift", "direct", "winograd", "im2col split", "shift split",
+@pytest.fixture(params=["im2col", "im2col in chunks", "im2col one pixel a row", "shift", "direct", "winograd", "im2col split", "shift split",
                         "direct split", "winograd split"])
 def path(request, monkeypatch):
     """Run the test with each code path forced (at stride 1); im2col whole and one image per chunk, tiny row blocks;
@@ -29,6 +29,8 @@ def path(request, monkeypatch):
         monkeypatch.setattr(_conv_winograd, "_CHUNK_BYTES", 1)  # one tile per chunk
     if request.param != "im2col":
         monkeypatch.setattr(_conv_gemm, "_CHUNK_BYTES", 1)
+    if request.param == "im2col one pixel a row":  # thin layers' GEMM rows otherwise hold groups of pixels
+        monkeypatch.setattr(_conv_gemm, "_WIDE_COLUMNS", 1)
     monkeypatch.setattr(_conv_gemm, "_SHIFT_BLOCK_BYTES", 1)
     split_threads(monkeypatch, 3 if request.param.endswith("split") else 1)
     return request.param
@@ -215,3 +217,23 @@ def test_winograd_float32_stays_within_1e_6_of_the_shift_gemm_path(monkeypatch):
     for ours, reference in zip(run(32), run(10**9)):
         assert ours.dtype == np.float32
         assert np.abs(ours - reference).max() <= 2e-6 * np.abs(reference).max()
+
+
+@pytest.mark.parametrize("shape,stride,padding", [((4, 14, 13, 6, 16, 5), 1, 0), ((2, 11, 11, 3, 6, 3), (2, 1), 1),
+                                                  ((2, 9, 12, 2, 5, 4), 2, (1, 2))])
+def test_thin_layers_grouped_pixels_match_one_pixel_a_row(monkeypatch, shape, stride, padding):
+    """The widened im2col GEMM of thin layers (groups of P pixels, a part-filled last group) equals the plain one."""
+    N, H, W, C, CO, K = shape
+    x, w, b, g = rand(N, H, W, C), rand(K, K, C, CO), rand(CO), None
+    assert conv._path(K, K, C, CO, *((stride, stride) if np.isscalar(stride) else stride), ((0, 0), (0, 0))) == "im2col"
+    assert _conv_gemm._pixels_per_row(K, stride if np.isscalar(stride) else stride[1], CO, 99) > 1
+    results = []
+    for columns in (_conv_gemm._WIDE_COLUMNS, 1):
+        monkeypatch.setattr(_conv_gemm, "_WIDE_COLUMNS", columns)
+        xt, wt, bt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+        out = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
+        g = rand(*out.shape) if g is None else g
+        out.backward(g)
+        results.append([out.numpy(), xt.grad, wt.grad, bt.grad])
+    for wide, plain in zip(*results):
+        np.testing.assert_allclose(wide, plain, rtol=1e-12, atol=1e-12)

@@ -46,7 +46,7 @@ def test_max_pool2d_routes_the_gradient_to_the_first_maximum_of_a_tie():
 
 
 @pytest.mark.parametrize("stride", [1, 2, 3])
-@pytest.mark.parametrize("channels", [1, 6, 17])
+@pytest.mark.parametrize("channels", [1, 3, 6, 17])
 @pytest.mark.parametrize("window,padding", [(2, 0), (3, 0), (3, 1)])
 def test_the_2x2_and_3x3_max_pool_kernels_choose_as_the_general_one(stride, channels, window, padding):
     """Ties, NaNs (the last one wins), padding and every stride: the special kernels' values and winning taps
@@ -61,6 +61,10 @@ def test_the_2x2_and_3x3_max_pool_kernels_choose_as_the_general_one(stride, chan
     _pool_kernels.max_pool(x, *general, window, window, stride, stride, padding, padding)
     if window == 2:
         _pool_kernels.max_pool_2x2(x, *special, stride, stride)
+        rows = [np.empty_like(a) for a in general]
+        _pool_kernels.max_pool_2x2_rows(x, *rows, stride, stride)
+        np.testing.assert_array_equal(rows[0], general[0])
+        np.testing.assert_array_equal(rows[1], general[1])
     else:
         _pool_kernels.max_pool_3x3(x, *special, stride, stride, padding, padding)
     np.testing.assert_array_equal(special[0], general[0])

@@ -19,7 +19,9 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-9, directions=3, seed=0):
         float64 values. An ndarray is checked; a Tensor with
         ``requires_grad=False`` is held constant.
     eps, rtol, atol : float
-        Step and tolerances: ``|numeric - analytic| <= atol + rtol * max(|numeric|, |analytic|)``.
+        Step and tolerances: ``|numeric - analytic| <= atol + rtol * max(|numeric|, |analytic|)``,
+        plus the rounding error of the difference itself: one float64 ulp of
+        ``sum(|fn(x) * u|)`` over ``eps``.
     directions : int
         Random directions tried per input.
     seed : int
@@ -43,6 +45,9 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-9, directions=3, seed=0):
         with_values = [Tensor(v) if t.requires_grad else t for t, v in zip(tensors, values)]
         return float(np.sum(fn(*with_values).data * upstream))
 
+    # L is a sum of many products: the difference of two of its values, divided by a small eps, is no
+    # more exact than the rounding of that sum (which hid a correct directional derivative near zero)
+    rounding = np.finfo(np.float64).eps * float(np.sum(np.abs(out.data * upstream))) / eps
     base = [t.data.copy() for t in tensors]
     for i, t in enumerate(tensors):
         if not t.requires_grad:
@@ -54,7 +59,7 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-9, directions=3, seed=0):
             plus[i], minus[i] = base[i] + eps * d, base[i] - eps * d
             numeric = (loss(plus) - loss(minus)) / (2 * eps)
             analytic = float(np.sum(analytic_grad * d))
-            if abs(numeric - analytic) > atol + rtol * max(abs(numeric), abs(analytic)):
+            if abs(numeric - analytic) > atol + rounding + rtol * max(abs(numeric), abs(analytic)):
                 raise AssertionError(
                     f"gradient of input {i} (shape {base[i].shape}) along a random direction: "
                     f"numeric {numeric!r}, analytic {analytic!r}")
