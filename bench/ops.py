@@ -1,11 +1,12 @@
 """Convolution and pooling speed against PyTorch, measured side by side in one run.
 
-Usage: python bench/ops.py [--repeat 7] [--shapes vgg-3x3,tinyface-dw1,lenet-pool,...] [--threads N]
+Usage: python bench/ops.py [--repeat 7] [--blocks 5] [--shapes vgg-3x3,tinyface-dw1,lenet-pool,...] [--threads N]
 
 For each shape of CONVS, DEPTHWISE (against PyTorch's ``conv2d(groups=C)``) and POOLS
 below it prints the median time of cnnkit and of PyTorch (channels_last, the same
 number of threads, the two in turn in this process, in blocks of calls) for the forward pass and the forward +
-backward pass (gradients of the input, the weight and the bias), their ratio,
+backward pass (gradients of the input, the weight and the bias), their ratio (the median of the
+ratios of adjacent blocks),
 cnnkit's GFLOP/s against the float32 GEMM peak measured in the same run, and
 cnnkit's peak NumPy memory during forward + backward (tracemalloc) against the
 arrays any implementation must hold (input, weight, output and their gradients).
@@ -62,27 +63,42 @@ def median_ms(fn, repeat):
 SETTLE_S = 0.05
 
 
-def side_by_side_ms(fns, repeat, blocks=3):
-    """Median ms of each of ``fns``: in turn, ``blocks`` blocks of ``repeat`` timed calls each.
+# Blocks of calls per library and measurement (``--blocks``).
+BLOCKS = 5
 
-    Both see the same machine load, but no call follows the other library's
-    directly: PyTorch's OpenMP threads busy-wait a while after each op and
-    would take the cores of a cnnkit call that followed it (at 2 threads,
-    call-by-call alternation made cnnkit's small ops up to 3x slower than they
-    run alone), so each block starts after a pause of ``SETTLE_S``.
+
+def side_by_side_ms(fns, repeat, blocks=None):
+    """Median ms of each of ``fns``, and for two of them the ratio of the first's time to the second's.
+
+    The functions run in turn, ``blocks`` blocks of ``repeat`` timed calls each.
+    No call follows the other library's directly: PyTorch's OpenMP threads
+    busy-wait a while after each op and would take the cores of a cnnkit call
+    that followed it (at 2 threads, call-by-call alternation made cnnkit's
+    small ops up to 3x slower than they run alone), so each block starts after
+    a pause of ``SETTLE_S``. The ratio is the median over blocks of the two
+    libraries' block medians: this shared VM's speed drifts by 20% or more
+    within seconds, and adjacent blocks see the same drift.
     """
+    blocks = BLOCKS if blocks is None else blocks
     for fn in fns:
         fn()
         fn()
     times = [[] for _ in fns]
+    block_medians = [[] for _ in fns]
     for _ in range(blocks):
-        for fn, record in zip(fns, times):
+        for fn, record, medians in zip(fns, times, block_medians):
             time.sleep(SETTLE_S)
+            block = []
             for _ in range(repeat):
                 t0 = time.perf_counter()
                 fn()
-                record.append(time.perf_counter() - t0)
-    return [1e3 * float(np.median(record)) for record in times]
+                block.append(time.perf_counter() - t0)
+            record.extend(block)
+            medians.append(float(np.median(block)))
+    result = [1e3 * float(np.median(record)) for record in times]
+    if len(fns) == 2:
+        result.append(float(np.median(np.divide(*block_medians))))
+    return result
 
 
 def gemm_peak(repeat, threads):
@@ -104,7 +120,7 @@ def peak_mib(fn):
     return peak / 2**20
 
 
-def bench_conv(spec, repeat):
+def bench_conv(spec, repeat, blocks):
     """Times and memory of one convolution shape; returns a dict of figures."""
     N, H, W, C, CO, k, s, p = spec
     rng = np.random.default_rng(0)
@@ -138,12 +154,12 @@ def bench_conv(spec, repeat):
 
     flops = 2 * int(np.prod(out_shape)) * k * k * C
     needed = 2 * (x.nbytes + w.nbytes + g.nbytes) / 2**20
-    return dict(fwd=side_by_side_ms([ours_fwd, torch_fwd], repeat),
-                fwd_bwd=side_by_side_ms([ours_fwd_bwd, torch_fwd_bwd], repeat),
+    return dict(fwd=side_by_side_ms([ours_fwd, torch_fwd], repeat, blocks),
+                fwd_bwd=side_by_side_ms([ours_fwd_bwd, torch_fwd_bwd], repeat, blocks),
                 flops=flops, peak=peak_mib(ours_fwd_bwd), needed=needed)
 
 
-def bench_depthwise(spec, repeat):
+def bench_depthwise(spec, repeat, blocks):
     """Times and memory of one depthwise convolution against PyTorch's ``conv2d(groups=C)``."""
     N, H, W, C, M, k, s, p = spec
     rng = np.random.default_rng(0)
@@ -179,12 +195,12 @@ def bench_depthwise(spec, repeat):
 
     flops = 2 * int(np.prod(out_shape)) * k * k
     needed = 2 * (x.nbytes + w.nbytes + g.nbytes) / 2**20
-    return dict(fwd=side_by_side_ms([ours_fwd, torch_fwd], repeat),
-                fwd_bwd=side_by_side_ms([ours_fwd_bwd, torch_fwd_bwd], repeat),
+    return dict(fwd=side_by_side_ms([ours_fwd, torch_fwd], repeat, blocks),
+                fwd_bwd=side_by_side_ms([ours_fwd_bwd, torch_fwd_bwd], repeat, blocks),
                 flops=flops, peak=peak_mib(ours_fwd_bwd), needed=needed)
 
 
-def bench_pool(spec, kind, repeat):
+def bench_pool(spec, kind, repeat, blocks):
     """Times and memory of one pooling shape; returns a dict of figures."""
     N, H, W, C, k, s = spec
     ours_fn, torch_fn = (F.max_pool2d, TF.max_pool2d) if kind == "max" else (F.avg_pool2d, TF.avg_pool2d)
@@ -213,27 +229,28 @@ def bench_pool(spec, kind, repeat):
         torch_fn(xr, k, s).backward(tg)
 
     needed = 2 * (x.nbytes + g.nbytes) / 2**20
-    return dict(fwd=side_by_side_ms([ours_fwd, torch_fwd], repeat),
-                fwd_bwd=side_by_side_ms([ours_fwd_bwd, torch_fwd_bwd], repeat),
+    return dict(fwd=side_by_side_ms([ours_fwd, torch_fwd], repeat, blocks),
+                fwd_bwd=side_by_side_ms([ours_fwd_bwd, torch_fwd_bwd], repeat, blocks),
                 flops=None, peak=peak_mib(ours_fwd_bwd), needed=needed)
 
 
 def row(name, r, peak_gflops):
     """One printed line of figures."""
-    (of, tf), (ob, tb) = r["fwd"], r["fwd_bwd"]
+    (of, tf, rf), (ob, tb, rb) = r["fwd"], r["fwd_bwd"]
     rate = ""
     if r["flops"]:
         gf, gb = r["flops"] / of / 1e6, 3 * r["flops"] / ob / 1e6
         rate = f"{gf:7.0f} {100 * gf / peak_gflops:4.0f}% {gb:7.0f} {100 * gb / peak_gflops:4.0f}%"
     else:
         rate = f"{'':7} {'':5} {'':7} {'':5}"
-    return (f"{name:18} {of:8.2f} {tf:8.2f} {of / tf:6.2f} | {ob:8.2f} {tb:8.2f} {ob / tb:6.2f} | {rate} | "
+    return (f"{name:18} {of:8.2f} {tf:8.2f} {rf:6.2f} | {ob:8.2f} {tb:8.2f} {rb:6.2f} | {rate} | "
             f"{r['peak']:7.1f} {r['needed']:7.1f}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement (median)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed calls per block")
+    parser.add_argument("--blocks", type=int, default=BLOCKS, help="blocks of calls of each library, in turn")
     parser.add_argument("--shapes", default="", help="comma-separated shape names (default: all)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="threads for both libraries (default: all)")
@@ -245,20 +262,20 @@ def main():
     threads = set_threads(args.threads)
     peak = gemm_peak(args.repeat, threads)
     print(f"threads {threads} (cnnkit and torch); load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}; "
-          f"float32 GEMM 2048^3 peak {peak:.0f} GFLOP/s; median of 3 blocks of {args.repeat} calls; "
-          "shared machine: expect noise")
+          f"float32 GEMM 2048^3 peak {peak:.0f} GFLOP/s; {args.blocks} blocks of {args.repeat} calls each, in turn; "
+          "ratio: median over blocks of cnnkit's block median over PyTorch's; shared machine: expect noise")
     print(f"{'shape':18} {'fwd ms':>8} {'torch':>8} {'ratio':>6} | {'f+b ms':>8} {'torch':>8} {'ratio':>6} | "
           f"{'fGF/s':>7} {'%pk':>5} {'fbGF/s':>7} {'%pk':>5} | {'peakMiB':>7} {'needMiB':>7}")
     for name, spec in CONVS.items():
         if not wanted or name in wanted:
-            print(row(f"conv {name}", bench_conv(spec, args.repeat), peak), flush=True)
+            print(row(f"conv {name}", bench_conv(spec, args.repeat, args.blocks), peak), flush=True)
     for name, spec in DEPTHWISE.items():
         if not wanted or name in wanted:
-            print(row(f"dw {name}", bench_depthwise(spec, args.repeat), peak), flush=True)
+            print(row(f"dw {name}", bench_depthwise(spec, args.repeat, args.blocks), peak), flush=True)
     for name, spec in POOLS.items():
         if not wanted or name in wanted:
             for kind in ("max", "avg"):
-                print(row(f"{kind} {name}", bench_pool(spec, kind, args.repeat), peak), flush=True)
+                print(row(f"{kind} {name}", bench_pool(spec, kind, args.repeat, args.blocks), peak), flush=True)
     print("peakMiB: cnnkit's traced NumPy peak during forward + backward; "
           "needMiB: input, weight, output and their gradients, which any implementation holds")
 

@@ -30,7 +30,7 @@ def path(request, monkeypatch):
     if request.param != "im2col":
         monkeypatch.setattr(_conv_gemm, "_CHUNK_BYTES", 1)
     if request.param == "im2col one pixel a row":  # thin layers' GEMM rows otherwise hold groups of pixels
-        monkeypatch.setattr(_conv_gemm, "_WIDE_COLUMNS", 1)
+        monkeypatch.setattr(_conv_gemm, "_WIDE_MAX_CHANNELS", 0)
     monkeypatch.setattr(_conv_gemm, "_SHIFT_BLOCK_BYTES", 1)
     split_threads(monkeypatch, 3 if request.param.endswith("split") else 1)
     return request.param
@@ -220,7 +220,7 @@ def test_winograd_float32_stays_within_1e_6_of_the_shift_gemm_path(monkeypatch):
 
 
 @pytest.mark.parametrize("shape,stride,padding", [((4, 14, 13, 6, 16, 5), 1, 0), ((2, 11, 11, 3, 6, 3), (2, 1), 1),
-                                                  ((2, 9, 12, 2, 5, 4), 2, (1, 2))])
+                                                  ((2, 9, 12, 2, 5, 4), 2, (1, 2)), ((2, 15, 16, 3, 32, 7), 2, 0)])
 def test_thin_layers_grouped_pixels_match_one_pixel_a_row(monkeypatch, shape, stride, padding):
     """The widened im2col GEMM of thin layers (groups of P pixels, a part-filled last group) equals the plain one."""
     N, H, W, C, CO, K = shape
@@ -228,8 +228,8 @@ def test_thin_layers_grouped_pixels_match_one_pixel_a_row(monkeypatch, shape, st
     assert conv._path(K, K, C, CO, *((stride, stride) if np.isscalar(stride) else stride), ((0, 0), (0, 0))) == "im2col"
     assert _conv_gemm._pixels_per_row(K, stride if np.isscalar(stride) else stride[1], CO, 99) > 1
     results = []
-    for columns in (_conv_gemm._WIDE_COLUMNS, 1):
-        monkeypatch.setattr(_conv_gemm, "_WIDE_COLUMNS", columns)
+    for channels in (_conv_gemm._WIDE_MAX_CHANNELS, 0):
+        monkeypatch.setattr(_conv_gemm, "_WIDE_MAX_CHANNELS", channels)
         xt, wt, bt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
         out = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
         g = rand(*out.shape) if g is None else g

@@ -9,12 +9,18 @@ from cnnkit.backend import xp
 from cnnkit.ops import _conv_kernels as _kernels, _parallel
 from cnnkit.ops._util import pad_hw
 
-# Bound on the im2col buffer of one batch chunk: small enough to stay in the L3 cache (4-8 MiB measured best).
-_CHUNK_BYTES = 8 * 2**20
+# Bound on the im2col buffer of one batch chunk (a chunk holds at least one image): each thread has one, and
+# at 2 threads 2 MiB was 10-20% faster than 8 on dlib's 7x7 stride-2 layer and ResNet's 3x3 stride-2 one,
+# the same on LeNet's and VGG's (A/B runs, forward + backward).
+_CHUNK_BYTES = 2 * 2**20
 # Bytes of output per block of the shift-GEMM accumulation, so the partial sums stay in cache.
 _SHIFT_BLOCK_BYTES = 2 * 2**20
-# Output columns of a thin layer's widened im2col GEMM (``_pixels_per_row``): 32 measured best for LeNet's
-# 6 -> 16 layer (48 and 64 were slower than 16).
+# Layers of at most _WIDE_MAX_CHANNELS output channels compute several output pixels a GEMM row, at least two
+# and up to _WIDE_COLUMNS columns (``_pixels_per_row``). Measured (bench/ops.py and A/B runs, forward +
+# backward, 2 threads): LeNet's 6 -> 16 layer 1.6x faster with 32 columns (48 and 64 were slower than 16);
+# MTCNN's 3 -> 28 and 3 -> 32 layers, dlib's 7x7 and 5x5 stride-2 layers of 16 and 32 channels 1.1-1.5x
+# faster with two pixels a row.
+_WIDE_MAX_CHANNELS = 32
 _WIDE_COLUMNS = 32
 
 
@@ -108,9 +114,9 @@ def _im2col_spans(N, pixels, K, CO, itemsize):
 
 def _pixels_per_row(KW, SW, CO, OW):
     """Output pixels of a row that one im2col GEMM row computes (``_widen``): 1 unless the layer is thin."""
-    if CO > _parallel.THIN_COLUMNS:
+    if CO > _WIDE_MAX_CHANNELS:
         return 1
-    P = max(1, min(OW, _WIDE_COLUMNS // CO))
+    P = max(1, min(OW, max(2, _WIDE_COLUMNS // CO)))
     # at most 1.5x the multiply-adds (a strided 3x3 layer of 8 channels with 1.67x: 1.35x slower; measured)
     while P > 1 and 2 * (P - 1) * SW > KW:
         P -= 1
