@@ -63,6 +63,8 @@ def median_ms(fn, repeat):
 SETTLE_S = 0.05
 
 
+# Untimed calls that start each block after the pause (see ``side_by_side_ms``).
+WARM_CALLS = 2
 # Blocks of calls per library and measurement (``--blocks``).
 BLOCKS = 5
 
@@ -88,6 +90,8 @@ def side_by_side_ms(fns, repeat, blocks=None):
     for _ in range(blocks):
         for fn, record, medians in zip(fns, times, block_medians):
             time.sleep(SETTLE_S)
+            for _ in range(WARM_CALLS):
+                fn()
             block = []
             for _ in range(repeat):
                 t0 = time.perf_counter()

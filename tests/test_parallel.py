@@ -173,3 +173,22 @@ def test_a_forked_child_makes_its_own_pool(split):
     child.join(60)
     assert child.exitcode == 0
     assert queue.get(timeout=5) == expected
+
+
+@pytest.mark.skipif(not hasattr(_parallel.os, "sched_setaffinity") or len(_parallel.os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux thread affinity and two CPUs")
+def test_workers_are_kept_off_the_callers_cpu_and_follow_it(split, monkeypatch):
+    """Linux wakes an idle worker on its waker's CPU; the pool keeps each worker off the caller's current CPU."""
+    allowed = _parallel.os.sched_getaffinity(0)
+    first, second = sorted(allowed)[:2]
+    workers = _parallel._pool(2)
+    try:
+        for cpu in (first, second, first):
+            monkeypatch.setattr(_parallel, "_getcpu", lambda: cpu)
+            assert _parallel.run(lambda a, b: b - a, [(0, 1), (1, 3), (3, 6)]) == [1, 2, 3]
+            for worker in workers:
+                assert _parallel.os.sched_getaffinity(worker.native_id) == allowed - {cpu}
+    finally:
+        for worker in workers:
+            _parallel.os.sched_setaffinity(worker.native_id, allowed)
+            worker.placed_off = None
