@@ -202,7 +202,7 @@ def test_conv_output_size_rejects_bad_arguments(args):
 
 def test_winograd_float32_stays_within_1e_6_of_the_shift_gemm_path(monkeypatch):
     """Winograd reassociates the sums (its transforms add and subtract inputs before the GEMMs): in float32 its
-    convolution and input gradient stay within about 1e-6 of the largest value on a VGG-sized layer."""
+    convolution and both gradients stay within about 1e-6 of the largest value on a VGG-sized layer."""
     gen = np.random.default_rng(3)
     x, w = gen.standard_normal((2, 20, 18, 64)).astype(np.float32), gen.standard_normal((3, 3, 64, 48)).astype(np.float32)
     g = gen.standard_normal((2, 20, 18, 48)).astype(np.float32)

@@ -83,3 +83,44 @@ def output_transform(m, out, t0, count, TH, TW, bias):
             for i in range(min(2, OH - h)):
                 for j in range(min(2, OW - w)):
                     out[n, h + i, w + j] = y[i, j]
+
+
+@njit(**_JIT)
+def grad_output_transform(g, dm, t0, count, TH, TW):
+    """``dm[k, tt]`` (CO,): element k of ``A dY A^T`` for the 2x2 block dY of ``g`` (N, OH, OW, CO) of each
+    tile t0 + tt (tt < count), pixels past the output's edge read as zero: the gradient of ``output_transform``'s
+    ``m``."""
+    _, OH, OW, CO = g.shape
+    zero = np.zeros(1, dtype=g.dtype)[0]
+    y = np.empty((2, 2, CO), dtype=g.dtype)
+    e = np.empty((2, 4, CO), dtype=g.dtype)
+    for tt in range(count):
+        t = t0 + tt
+        n, th, tw = t // (TH * TW), t // TW % TH, t % TW
+        h, w = 2 * th, 2 * tw
+        if h + 2 <= OH and w + 2 <= OW:
+            d = g[n, h:h + 2, w:w + 2]
+        else:
+            y[:] = zero
+            for i in range(min(2, OH - h)):
+                for j in range(min(2, OW - w)):
+                    y[i, j] = g[n, h + i, w + j]
+            d = y
+        for i in range(2):  # dY A^T, along row i
+            y0, y1 = d[i, 0], d[i, 1]
+            e0, e1, e2, e3 = e[i, 0], e[i, 1], e[i, 2], e[i, 3]
+            for c in range(CO):
+                a0, a1 = y0[c], y1[c]
+                e0[c] = a0
+                e1[c] = a0 + a1
+                e2[c] = a0 - a1
+                e3[c] = -a1
+        for j in range(4):  # A (dY A^T), down column j
+            f0, f1 = e[0, j], e[1, j]
+            m0, m1, m2, m3 = dm[j, tt], dm[4 + j, tt], dm[8 + j, tt], dm[12 + j, tt]
+            for c in range(CO):
+                a0, a1 = f0[c], f1[c]
+                m0[c] = a0
+                m1[c] = a0 + a1
+                m2[c] = a0 - a1
+                m3[c] = -a1

@@ -6,7 +6,7 @@ Four code paths, chosen per shape (``_path``):
   ``_WINOGRAD_MIN_CHANNELS`` input channels): 2.25x fewer multiplies, in 16 GEMMs over
   transformed 4x4 input tiles (``_conv_winograd``); 1.3-2x faster than shift-GEMM on
   VGG's and ResNet's 3x3 layers (measured), within 1e-6 of it in float32. Its
-  weight gradient is shift-GEMM's.
+  input and weight gradients are Winograd's too.
 
 - **shift-GEMM** (stride 1 with at least ``_SHIFT_MIN_CHANNELS`` input channels, and
   every 1x1 stride-1 convolution): the padded input, viewed as a matrix of
@@ -32,7 +32,7 @@ from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
 from cnnkit.ops._conv_direct import direct_backward, direct_forward
 from cnnkit.ops._conv_gemm import im2col_backward, im2col_forward, shift_backward, shift_forward
-from cnnkit.ops._conv_winograd import winograd_conv, winograd_grad_input
+from cnnkit.ops._conv_winograd import winograd_conv, winograd_grad_input, winograd_grad_weight
 from cnnkit.ops._util import channel_sums, pad_hw
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.utils import pair
@@ -187,8 +187,7 @@ class Conv2d(Function):
                 grad_x, grad_w = direct_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, want_x, want_w)
             elif ctx.path == "winograd":
                 grad_x = winograd_grad_input(grad_out, w, x_shape, ctx.pads) if want_x else None
-                if want_w:
-                    _, grad_w = shift_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, False, True)
+                grad_w = winograd_grad_weight(x, grad_out, ctx.pads) if want_w else None
             elif ctx.path == "shift":
                 grad_x, grad_w = shift_backward(x, w, grad_out, x_shape, w_shape, ctx.pads, want_x, want_w)
             else:
