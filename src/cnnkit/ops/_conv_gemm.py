@@ -24,9 +24,9 @@ _WIDE_MAX_CHANNELS = 32
 _WIDE_COLUMNS = 32
 
 
-def _shift_gemm(src, weights, offsets, out):
-    """``out = sum_k src[offsets[k]:][:len(out)] @ weights[k]``, in row blocks that stay in cache, rows split over
-    the threads."""
+def _shift_gemm(src, weights, offsets, out, bias=None):
+    """``out = sum_k src[offsets[k]:][:len(out)] @ weights[k]`` (+ ``bias``), in row blocks that stay in cache,
+    rows split over the threads."""
     rows, CO = out.shape
     block = max(64, _SHIFT_BLOCK_BYTES // (CO * out.itemsize))
 
@@ -39,6 +39,8 @@ def _shift_gemm(src, weights, offsets, out):
             for off, wk in zip(offsets[1:], weights[1:]):
                 xp.matmul(src[off + r0:off + r1], wk, out=part)
                 acc += part
+            if bias is not None:  # while the block is in cache
+                acc += bias
 
     _parallel.run(span, _parallel.spans(rows, len(weights) * weights[0].size, _parallel.MIN_SPAN_MACS))
 
@@ -48,8 +50,8 @@ def _tap_offsets(KH, KW, Wp):
     return [i * Wp + j for i in range(KH) for j in range(KW)]
 
 
-def shift_forward(x_pad, w, OH, OW):
-    """Stride-1 convolution of a padded (N, Hp, Wp, C) array by KH * KW shifted GEMMs."""
+def shift_forward(x_pad, w, OH, OW, bias=None):
+    """Stride-1 convolution of a padded (N, Hp, Wp, C) array by KH * KW shifted GEMMs, plus ``bias`` (CO,) if given."""
     N, Hp, Wp, C = x_pad.shape
     KH, KW, _, CO = w.shape
     offsets = _tap_offsets(KH, KW, Wp)
@@ -57,7 +59,7 @@ def shift_forward(x_pad, w, OH, OW):
     # offsets[-1] rows would read past the input and hold no output pixel.
     full = xp.empty((N * Hp * Wp, CO), dtype=x_pad.dtype)
     _shift_gemm(x_pad.reshape(N * Hp * Wp, C), [w[i, j] for i in range(KH) for j in range(KW)], offsets,
-                full[:N * Hp * Wp - offsets[-1]])
+                full[:N * Hp * Wp - offsets[-1]], bias)
     full = full.reshape(N, Hp, Wp, CO)
     return full if (OH, OW) == (Hp, Wp) else xp.ascontiguousarray(full[:, :OH, :OW])
 
@@ -81,6 +83,8 @@ def shift_backward(x, w, grad_out, x_shape, w_shape, pads, want_x, want_w):
         g_ext[last:].reshape(N, Hp, Wp, CO)[:, :OH, :OW] = grad_out
     g = g_ext[last:]
     grad_x = grad_w = None
+    if want_w and want_x and (KH, KW) == (1, 1) and (H, W) == (Hp, Wp):
+        return _one_by_one_backward(x.reshape(rows, C), w.reshape(C, CO), g, x_shape, w_shape)
     if want_w:
         x_mat = pad_hw(x, pads).reshape(rows, C)
 
@@ -104,6 +108,24 @@ def shift_backward(x, w, grad_out, x_shape, w_shape, pads, want_x, want_w):
         grad_pad = grad_pad.reshape(N, Hp, Wp, C)
         grad_x = grad_pad if (H, W) == (Hp, Wp) else xp.ascontiguousarray(grad_pad[:, top:top + H, left:left + W])
     return grad_x, grad_w
+
+
+def _one_by_one_backward(x_mat, w_mat, g, x_shape, w_shape):
+    """Both gradients of an unpadded 1x1 convolution in one pass over the rows of ``g``: each span's rows give
+    their part of grad_w while in cache, and their rows of grad_x."""
+    rows, C = x_mat.shape
+    grad_x = xp.empty((rows, C), dtype=g.dtype)
+    w_t = w_mat.T
+
+    def span(r0, r1):
+        _parallel.matmul(g[r0:r1], w_t, grad_x[r0:r1])
+        return _parallel.matmul_tn(x_mat[r0:r1], g[r0:r1])
+
+    partial = _parallel.run(span, _parallel.spans(rows, 2 * C * w_mat.shape[1], _parallel.MIN_SPAN_MACS))
+    grad_w = partial[0]
+    for part in partial[1:]:
+        grad_w += part
+    return grad_x.reshape(x_shape), grad_w.reshape(w_shape)
 
 
 def _im2col_spans(N, pixels, K, CO, itemsize):
@@ -136,7 +158,7 @@ def _widen(w, P, SW):
     return wide.reshape(KH, KW + (P - 1) * SW, C, P * CO)
 
 
-def im2col_forward(x, w, stride, pads, OH, OW):
+def im2col_forward(x, w, stride, pads, OH, OW, bias=None):
     """Convolution by im2col (a compiled gather, padding included) and one GEMM per batch chunk.
 
     A thin layer (``_pixels_per_row``) convolves groups of P adjacent output
@@ -148,9 +170,10 @@ def im2col_forward(x, w, stride, pads, OH, OW):
     """
     P = _pixels_per_row(w.shape[1], stride[1], w.shape[3], OW)
     if P == 1:
-        return _im2col_forward(x, w, stride, pads, OH, OW)
+        return _im2col_forward(x, w, stride, pads, OH, OW, bias)
     groups = -(-OW // P)
-    out = _im2col_forward(x, _widen(w, P, stride[1]), (stride[0], stride[1] * P), pads, OH, groups)
+    out = _im2col_forward(x, _widen(w, P, stride[1]), (stride[0], stride[1] * P), pads, OH, groups,
+                          None if bias is None else xp.tile(bias, P))
     out = out.reshape(x.shape[0], OH, groups * P, w.shape[3])
     return out if groups * P == OW else xp.ascontiguousarray(out[:, :, :OW])
 
@@ -179,8 +202,8 @@ def im2col_backward(x, w, grad_out, x_shape, w_shape, stride, pads, want_x, want
     return grad_x, grad_w
 
 
-def _im2col_forward(x, w, stride, pads, OH, OW):
-    """Convolution by im2col (a compiled gather, padding included) and one GEMM per batch chunk."""
+def _im2col_forward(x, w, stride, pads, OH, OW, bias=None):
+    """Convolution by im2col (a compiled gather, padding included) and one GEMM per batch chunk, plus ``bias``."""
     N, H, W, C = x.shape
     KH, KW, _, CO = w.shape
     K = KH * KW * C
@@ -197,7 +220,10 @@ def _im2col_forward(x, w, stride, pads, OH, OW):
             n = min(c0 + step, n1) - c0
             cols = buffer[:n * OH * OW * K].reshape(n, OH, OW, K)
             _kernels.im2col(rows, cols, c0, KH, KW, *stride, pads[0][0], pads[1][0])
-            matmul(cols.reshape(-1, K), w_mat, out=out[c0:c0 + n].reshape(-1, CO))
+            chunk = out[c0:c0 + n].reshape(-1, CO)
+            matmul(cols.reshape(-1, K), w_mat, out=chunk)
+            if bias is not None:  # while the chunk is in cache
+                chunk += bias
 
     _parallel.run(span, parts)
     return out

@@ -167,12 +167,8 @@ class Conv2d(Function):
         if ctx.path == "winograd":
             return winograd_conv(x, w, pads, (OH, OW), b)
         if ctx.path == "shift":
-            out = shift_forward(pad_hw(x, pads), w, OH, OW)
-        else:
-            out = im2col_forward(x, w, stride, pads, OH, OW)
-        if b is not None:
-            out += b
-        return out
+            return shift_forward(pad_hw(x, pads), w, OH, OW, b)
+        return im2col_forward(x, w, stride, pads, OH, OW, b)
 
     @staticmethod
     def backward(ctx, grad_out):
