@@ -4,7 +4,7 @@ import pytest
 
 import cnnkit.functional as F
 from cnnkit import Tensor, gradcheck, nn, no_grad
-from cnnkit.ops import depthwise
+from cnnkit.ops import _parallel
 
 rng = np.random.default_rng(0)
 
@@ -13,10 +13,11 @@ def rand(*shape):
     return rng.standard_normal(shape)
 
 
-@pytest.fixture(params=["one block", "row blocks"])
+@pytest.fixture(params=["one thread", "split"])
 def blocks(request, monkeypatch):
-    """Run with the whole output as one block, and with one output row per block."""
-    monkeypatch.setattr(depthwise, "_BLOCK_BYTES", 2**30 if request.param == "one block" else 1)
+    """Run on one thread, and with the rows (forward) and images (backward) split over 3 threads however small."""
+    monkeypatch.setattr(_parallel, "_threads", 1 if request.param == "one thread" else 3)
+    monkeypatch.setattr(_parallel, "MIN_SPAN_ELEMENTS", 1)
     return request.param
 
 
