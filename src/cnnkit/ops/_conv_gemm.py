@@ -18,8 +18,8 @@ _SHIFT_BLOCK_BYTES = 2 * 2**20
 # Layers of at most _WIDE_MAX_CHANNELS output channels compute several output pixels a GEMM row, at least two
 # and up to _WIDE_COLUMNS columns (``_pixels_per_row``). Measured (bench/ops.py and A/B runs, forward +
 # backward, 2 threads): LeNet's 6 -> 16 layer 1.6x faster with 32 columns (48 and 64 were slower than 16);
-# MTCNN's 3 -> 28 and 3 -> 32 layers, dlib's 7x7 and 5x5 stride-2 layers of 16 and 32 channels 1.1-1.5x
-# faster with two pixels a row.
+# with two pixels a row MTCNN's 10 -> 16 layer 1.4-1.6x faster, its 3 -> 28 and 3 -> 32 layers 1.1-1.2x,
+# dlib's 5x5 and 7x7 stride-2 layers of 16 and 32 channels 1.1-1.5x (the 7x7 one 7% slower on 1 thread).
 _WIDE_MAX_CHANNELS = 32
 _WIDE_COLUMNS = 32
 
