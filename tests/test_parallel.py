@@ -192,3 +192,11 @@ def test_workers_are_kept_off_the_callers_cpu_and_follow_it(split, monkeypatch):
         for worker in workers:
             _parallel.os.sched_setaffinity(worker.native_id, allowed)
             worker.placed_off = None
+
+
+def test_run_sum_adds_the_spans_partial_sums_and_passes_none_through(split):
+    parts = _parallel.spans(10, 1)
+    assert len(parts) == 3
+    total = _parallel.run_sum(lambda a, b: np.arange(a, b, dtype=np.float64).sum(keepdims=True), parts)
+    np.testing.assert_array_equal(total, [45.0])
+    assert _parallel.run_sum(lambda a, b: None, parts) is None

@@ -108,10 +108,8 @@ def direct_backward(spans, w, grad_out, x_shape, w_shape, pads, want_x, want_w):
         return _backward_span(by_start[n0][1], w_flip, grad_out[n0:n1], None if grad_x is None else grad_x[n0:n1], C,
                               (KH, KW), pads, want_w)
 
-    partial = _parallel.run(span, [(n0, n1) for n0, n1, _ in spans])
-    grad_w = None
+    grad_w = _parallel.run_sum(span, [(n0, n1) for n0, n1, _ in spans])
     if want_w:
         # (C * KH * KW, CO) in (c, i, j) order -> (KH, KW, C, CO)
-        grad_w = (partial[0] if len(partial) == 1 else sum(partial[1:], partial[0])).reshape(C, KH, KW, CO)
-        grad_w = xp.ascontiguousarray(grad_w.transpose(1, 2, 0, 3))
+        grad_w = xp.ascontiguousarray(grad_w.reshape(C, KH, KW, CO).transpose(1, 2, 0, 3))
     return grad_x, grad_w

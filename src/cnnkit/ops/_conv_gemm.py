@@ -95,11 +95,8 @@ def shift_backward(x, w, grad_out, x_shape, w_shape, pads, want_x, want_w):
                 xp.matmul(x_mat[off + r0:off + r1].T, g[r0:r1], out=part[k])
             return part
 
-        partial = _parallel.run(taps, _parallel.spans(rows - last, len(offsets) * C * CO, _parallel.MIN_SPAN_MACS))
-        grad_w = partial[0]
-        for part in partial[1:]:
-            grad_w += part
-        grad_w = grad_w.reshape(w_shape)
+        grad_w = _parallel.run_sum(taps, _parallel.spans(rows - last, len(offsets) * C * CO,
+                                                         _parallel.MIN_SPAN_MACS)).reshape(w_shape)
     if want_x:
         # grad of padded-input row q is sum_k g[q - offsets[k]] @ w[k].T
         grad_pad = xp.empty((rows, C), dtype=grad_out.dtype)
@@ -121,10 +118,7 @@ def _one_by_one_backward(x_mat, w_mat, g, x_shape, w_shape):
         _parallel.matmul(g[r0:r1], w_t, grad_x[r0:r1])
         return _parallel.matmul_tn(x_mat[r0:r1], g[r0:r1])
 
-    partial = _parallel.run(span, _parallel.spans(rows, 2 * C * w_mat.shape[1], _parallel.MIN_SPAN_MACS))
-    grad_w = partial[0]
-    for part in partial[1:]:
-        grad_w += part
+    grad_w = _parallel.run_sum(span, _parallel.spans(rows, 2 * C * w_mat.shape[1], _parallel.MIN_SPAN_MACS))
     return grad_x.reshape(x_shape), grad_w.reshape(w_shape)
 
 
@@ -260,11 +254,7 @@ def _im2col_backward(x, w, grad_out, x_shape, w_shape, stride, pads, want_x, wan
                 _kernels.col2im(cols, grad_x, c0, *geometry)
         return grad_w
 
-    partial = _parallel.run(span, parts)
-    grad_w = None
+    grad_w = _parallel.run_sum(span, parts)
     if want_w:
-        grad_w = xp.zeros((K, CO), dtype=grad_out.dtype) if partial[0] is None else partial[0]  # None: no images
-        for part in partial[1:]:
-            grad_w += part
-        grad_w = grad_w.reshape(w_shape)
+        grad_w = (xp.zeros((K, CO), dtype=grad_out.dtype) if grad_w is None else grad_w).reshape(w_shape)  # no images
     return None if grad_x is None else grad_x.reshape(x_shape), grad_w

@@ -101,10 +101,7 @@ def winograd_grad_weight(x, grad_out, pads):
                 du[k] += xp.matmul(v[k, :n].T, dm[k, :n], out=part)
         return du
 
-    partial = _parallel.run(span, _parallel.spans(tiles, 16 * C * CO, _parallel.MIN_SPAN_MACS))
-    du = partial[0]
-    for part in partial[1:]:
-        du += part
+    du = _parallel.run_sum(span, _parallel.spans(tiles, 16 * C * CO, _parallel.MIN_SPAN_MACS))
     g = _g(x.dtype)
     # dg[a, b] = sum over (i, j) of G[i, a] dU[i, j] G[j, b]
     return xp.einsum("ia,jb,ijxy->abxy", g, g, du.reshape(4, 4, C, CO), optimize=True)

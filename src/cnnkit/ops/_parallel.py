@@ -213,6 +213,18 @@ def run(fn, parts):
     return [first] + [result for result, _ in results]
 
 
+def run_sum(fn, parts):
+    """The sum of ``fn(start, stop)`` over ``parts``, run as ``run`` does: each span returns its partial sum
+    (an array, such as its images' weight gradient), added in place into the first span's, in span order.
+    None when the spans return None."""
+    partial = run(fn, parts)
+    total = partial[0]
+    if total is not None:
+        for part in partial[1:]:
+            total += part
+    return total
+
+
 # Products with at most this many output columns, or as short an inner dimension, are computed transposed.
 THIN_COLUMNS = 16
 
@@ -262,12 +274,8 @@ def gemm_tn(a, b, out=None):
     products summed (a weight gradient: a sum over every pixel or sample)."""
     M, K = a.shape
     N = b.shape[1]
-    parts = spans(M, K * N, MIN_SPAN_MACS)
-    partial = run(lambda i, j: matmul_tn(a[i:j], b[i:j]), parts)
+    total = run_sum(lambda i, j: matmul_tn(a[i:j], b[i:j]), spans(M, K * N, MIN_SPAN_MACS))
     if out is None:
-        out = partial[0]
-    else:
-        out[...] = partial[0]
-    for p in partial[1:]:
-        out += p
+        return total
+    out[...] = total
     return out

@@ -58,4 +58,4 @@ def channel_sums(rows):
         _conv_kernels.channel_sums(rows[a:b], out)
         return out
 
-    return sum(_parallel.run(span, _parallel.spans(rows.shape[0], rows.shape[1])))
+    return _parallel.run_sum(span, _parallel.spans(rows.shape[0], rows.shape[1]))

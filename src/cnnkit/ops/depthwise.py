@@ -61,16 +61,12 @@ class DepthwiseConv2d(Function):
             _kernels.backward(x_in, taps, g, grad_pad, part, n0, n1, *stride, want_x, want_w)
             return part
 
-        partial = _parallel.run(span, _parallel.spans(N, OH * OW * CM * KH * KW))
-        grad_x = grad_w = None
+        grad_w = _parallel.run_sum(span, _parallel.spans(N, OH * OW * CM * KH * KW))
+        grad_x = None
         if want_x:
             grad_x = grad_pad[:, top:top + x_shape[1], left:left + x_shape[2]]
             grad_x = grad_x if grad_x.shape == grad_pad.shape else xp.ascontiguousarray(grad_x)
-        if want_w:
-            grad_w = partial[0]
-            for part in partial[1:]:
-                grad_w += part
-            grad_w = grad_w.astype(g.dtype).reshape(KH, KW, C, M)
+        grad_w = grad_w.astype(g.dtype).reshape(KH, KW, C, M) if want_w else None
         return grad_x, grad_w, grad_b
 
 

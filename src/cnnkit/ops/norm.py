@@ -15,7 +15,9 @@ def _moments(rows):
     """Per-channel mean and (biased) variance of ``rows`` (P, C), as float64 (C,) arrays: two passes."""
     P = rows.shape[0]
     mean = channel_sums(rows) / P
-    return mean, sum(_over_rows(lambda a, b: _kernels.centered_squares(rows[a:b], mean), rows)) / P
+    squares = _parallel.run_sum(lambda a, b: _kernels.centered_squares(rows[a:b], mean),
+                                _parallel.spans(rows.shape[0], rows.shape[1]))
+    return mean, squares / P
 
 
 class BatchNormTrain(Function):
