@@ -169,15 +169,18 @@ def _place(workers):
     cpu = _getcpu() if _getcpu is not None else -1
     if cpu < 0:
         return
-    for worker in workers:
-        if worker.placed_off != cpu:
-            try:
-                others = os.sched_getaffinity(0) - {cpu}
-                if others:
-                    os.sched_setaffinity(worker.native_id, others)
-            except OSError:  # not allowed here (some containers): leave placement to the OS
-                pass
-            worker.placed_off = cpu
+    moved = [worker for worker in workers if worker.placed_off != cpu]
+    if not moved:
+        return
+    try:
+        others = os.sched_getaffinity(0) - {cpu}
+        for worker in moved:
+            if others:
+                os.sched_setaffinity(worker.native_id, others)
+    except OSError:  # not allowed here (some containers): leave placement to the OS
+        pass
+    for worker in moved:
+        worker.placed_off = cpu
 
 
 def run(fn, parts):
