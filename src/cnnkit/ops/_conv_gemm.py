@@ -35,9 +35,9 @@ def _shift_gemm(src, weights, offsets, out, bias=None):
         for r0 in range(s0, s1, block):
             r1 = min(r0 + block, s1)
             acc, part = out[r0:r1], tmp[:r1 - r0]
-            xp.matmul(src[offsets[0] + r0:offsets[0] + r1], weights[0], out=acc)
+            _parallel.matmul(src[offsets[0] + r0:offsets[0] + r1], weights[0], acc)
             for off, wk in zip(offsets[1:], weights[1:]):
-                xp.matmul(src[off + r0:off + r1], wk, out=part)
+                _parallel.matmul(src[off + r0:off + r1], wk, part)
                 acc += part
             if bias is not None:  # while the block is in cache
                 acc += bias

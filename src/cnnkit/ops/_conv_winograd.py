@@ -60,7 +60,7 @@ def winograd_conv(x, w, pads, out_hw, b=None):
             n = min(c0 + step, t1) - c0
             _kernels.input_transform(x, v, c0, n, TH, TW, top, left)
             for k in range(16):
-                xp.matmul(v[k, :n], u[k], out=m[k, :n])
+                _parallel.matmul(v[k, :n], u[k], m[k, :n])
             _kernels.output_transform(m, out, c0, n, TH, TW, bias)
 
     _parallel.run(span, _parallel.spans(tiles, 16 * C * CO, _parallel.MIN_SPAN_MACS))

@@ -14,6 +14,7 @@ import os
 import threading
 
 from cnnkit.backend import usable_cpus, xp
+from cnnkit.ops import _gemm_kernels
 
 # Below this many elements per span, handing work to a thread costs more than it saves (about 20 us).
 MIN_SPAN_ELEMENTS = 1 << 14
@@ -233,9 +234,17 @@ THIN_COLUMNS = 16
 
 
 def matmul(a, b, out):
-    """``out = a @ b`` on this thread. With few output columns or a short inner dimension (a layer of 16 or
-    fewer channels) OpenBLAS is 1.1-1.7x faster at the transposed product ``out.T = b.T @ a.T`` (measured on
-    LeNet's shapes)."""
+    """``out = a @ b`` on this thread: by the compiled GEMM where ``_gemm_kernels.fits`` (a conv layer's
+    products), otherwise by OpenBLAS (``blas_matmul``)."""
+    if _gemm_kernels.fits(a, b, out):
+        return _gemm_kernels.gemm(a, b, out)
+    return blas_matmul(a, b, out)
+
+
+def blas_matmul(a, b, out):
+    """``out = a @ b`` by OpenBLAS on this thread. With few output columns or a short inner dimension (a layer
+    of 16 or fewer channels) OpenBLAS is 1.1-1.7x faster at the transposed product ``out.T = b.T @ a.T``
+    (measured on LeNet's shapes)."""
     if min(b.shape) <= THIN_COLUMNS:
         xp.matmul(b.T, a.T, out=out.T)
     else:
