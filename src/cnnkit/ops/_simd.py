@@ -51,6 +51,11 @@ def _address(context, builder, aryty, ary, idx):
     return builder.gep(data, [idx])
 
 
+def _vector_address(context, builder, sig, args, vec):
+    """The address of ``arr.flat[idx]`` (the first two arguments) as a pointer to a whole vector."""
+    return builder.bitcast(_address(context, builder, sig.args[0], args[0], args[1]), _ir_type(vec).as_pointer())
+
+
 @intrinsic
 def vload(typingctx, arr, idx):
     """The ``lanes`` elements ``arr.flat[idx:idx + lanes]``."""
@@ -59,8 +64,7 @@ def vload(typingctx, arr, idx):
         return None
 
     def codegen(context, builder, sig, args):
-        ptr = _address(context, builder, sig.args[0], args[0], args[1])
-        return builder.load(builder.bitcast(ptr, _ir_type(vec).as_pointer()), align=vec.dtype.bitwidth // 8)
+        return builder.load(_vector_address(context, builder, sig, args, vec), align=vec.dtype.bitwidth // 8)
     return vec(arr, idx), codegen
 
 
@@ -72,8 +76,7 @@ def vstore(typingctx, arr, idx, value):
         return None
 
     def codegen(context, builder, sig, args):
-        ptr = _address(context, builder, sig.args[0], args[0], args[1])
-        builder.store(args[2], builder.bitcast(ptr, _ir_type(vec).as_pointer()), align=vec.dtype.bitwidth // 8)
+        builder.store(args[2], _vector_address(context, builder, sig, args, vec), align=vec.dtype.bitwidth // 8)
         return context.get_dummy_value()
     return types.none(arr, idx, value), codegen
 
