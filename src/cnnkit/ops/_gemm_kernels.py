@@ -2,10 +2,10 @@
 
 OpenBLAS copies all of ``a`` into its packed layout before multiplying; for
 a conv layer's (pixels, C_in) by (C_in, C_out) product that copy is as big as
-the input and is reused only C_out / 4 times. This kernel reads ``a``'s rows
+the input, and each copied element is used only C_out times. This kernel reads ``a``'s rows
 where they are and packs only ``b``: each 6 x (2 * lanes) block of ``out``
 is twelve vector registers (``_simd``), added to along ``a``'s rows (a
-software prefetch of the next rows made LLVM spill those registers: 2x slower).
+software prefetch of the next rows made LLVM spill those registers: 1.5-1.8x slower).
 Serial, like every kernel (``_jit``); ``_parallel.matmul`` splits the rows.
 """
 import numpy as np
@@ -128,10 +128,10 @@ def gemm(a, b, out):
 def fits(a, b, out):
     """Whether ``gemm`` computes ``out = a @ b`` for these arrays, and faster than OpenBLAS on one thread.
 
-    Measured (float32 and float64, 16 to 3136 rows; ``bench/gemm.py``): 0.5-0.95
+    Measured (float32 and float64, 16 to 3136 rows; ``bench/gemm.py``): 0.56-0.98
     of OpenBLAS's time with up to ``_MAX_COLUMNS`` columns at any depth, or at
-    most ``_MAX_DEPTH`` deep at any width; 1.0-1.7x beyond, where OpenBLAS's
-    packing of ``a`` pays for itself. A ``b`` whose rows are not contiguous (a
+    most ``_MAX_DEPTH`` deep at any width; level or slower beyond (0.82-1.17,
+    mostly 0.95 and above), where OpenBLAS's packing of ``a`` pays for itself. A ``b`` whose rows are not contiguous (a
     transposed weight) is packed element by element, which pays only from
     ``_MIN_ROWS_STRIDED`` rows of ``a``.
     """

@@ -47,6 +47,7 @@ def _vec_of(arr):
 
 
 def _address(context, builder, aryty, ary, idx):
+    """The address of element ``idx`` counted from the array's first element."""
     data = context.make_array(aryty)(context, builder, ary).data
     return builder.gep(data, [idx])
 
