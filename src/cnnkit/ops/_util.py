@@ -59,3 +59,9 @@ def channel_sums(rows):
         return out
 
     return _parallel.run_sum(span, _parallel.spans(rows.shape[0], rows.shape[1]))
+
+
+def bias_grad(grad_out):
+    """The bias gradient of a layer's output gradient (..., C): its sum over every axis but the channels,
+    summed in float64 and returned in ``grad_out``'s dtype."""
+    return channel_sums(xp.ascontiguousarray(grad_out).reshape(-1, grad_out.shape[-1])).astype(grad_out.dtype)

@@ -29,11 +29,10 @@ planes) are kept for backward; the im2col buffer is rebuilt there.
 import numpy as np
 
 from cnnkit.autograd.function import Function
-from cnnkit.backend import xp
 from cnnkit.ops._conv_direct import direct_backward, direct_forward
 from cnnkit.ops._conv_gemm import im2col_backward, im2col_forward, shift_backward, shift_forward
 from cnnkit.ops._conv_winograd import winograd_conv, winograd_grad_input, winograd_grad_weight
-from cnnkit.ops._util import channel_sums, pad_hw
+from cnnkit.ops._util import bias_grad, pad_hw
 from cnnkit.autograd.tensor import as_tensor
 from cnnkit.utils import pair
 
@@ -143,11 +142,6 @@ def _path(KH, KW, C, CO, SH, SW, pads):
     return "im2col"
 
 
-def _bias_grad(grad_out):
-    """Sum of ``grad_out`` (N, OH, OW, C_out) over every axis but the channels (in float64)."""
-    return channel_sums(xp.ascontiguousarray(grad_out).reshape(-1, grad_out.shape[-1])).astype(grad_out.dtype)
-
-
 class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, w, b=None, stride=(1, 1), pads=((0, 0), (0, 0))):
@@ -175,7 +169,7 @@ class Conv2d(Function):
         x, w = ctx.saved_tensors
         needs = ctx.needs_input_grad
         want_x, want_w = needs[0], needs[1]
-        grad_b = _bias_grad(grad_out) if len(needs) > 2 and needs[2] else None
+        grad_b = bias_grad(grad_out) if len(needs) > 2 and needs[2] else None
         grad_x = grad_w = None
         if want_x or want_w:
             x_shape, w_shape = ctx.shapes

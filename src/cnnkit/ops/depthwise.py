@@ -14,7 +14,7 @@ of neighbouring rows overlaps); the kernel gradient is summed in float64.
 from cnnkit.autograd.function import Function
 from cnnkit.backend import xp
 from cnnkit.ops import _depthwise_kernels as _kernels, _parallel
-from cnnkit.ops._util import channel_sums, pad_hw
+from cnnkit.ops._util import bias_grad, pad_hw
 from cnnkit.ops.conv import conv_arguments
 
 __all__ = ["depthwise_conv2d"]
@@ -43,8 +43,7 @@ class DepthwiseConv2d(Function):
         needs = ctx.needs_input_grad
         x_shape, (KH, KW, C, M), stride, pads = ctx.geometry
         N, OH, OW, CM = grad_out.shape
-        grad_b = channel_sums(xp.ascontiguousarray(grad_out).reshape(-1, CM)).astype(grad_out.dtype) \
-            if len(needs) > 2 and needs[2] else None
+        grad_b = bias_grad(grad_out) if len(needs) > 2 and needs[2] else None
         want_x, want_w = needs[0], needs[1]
         if not (want_x or want_w):
             return None, None, grad_b

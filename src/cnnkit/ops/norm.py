@@ -6,18 +6,17 @@ from cnnkit.ops._util import channel_sums, contiguous
 from cnnkit.autograd.tensor import as_tensor
 
 
-def _over_rows(kernel, rows):
-    """``kernel(start, stop)`` over spans of the rows of ``rows`` (P, C), one per thread; the spans' results."""
-    return _parallel.run(kernel, _parallel.spans(rows.shape[0], rows.shape[1]))
+def _over_rows(kernel, rows, run=_parallel.run):
+    """``kernel(start, stop)`` over spans of the rows of ``rows`` (P, C), one per thread, by ``run``: the
+    spans' results (``_parallel.run``) or their sum (``_parallel.run_sum``)."""
+    return run(kernel, _parallel.spans(rows.shape[0], rows.shape[1]))
 
 
 def _moments(rows):
     """Per-channel mean and (biased) variance of ``rows`` (P, C), as float64 (C,) arrays: two passes."""
     P = rows.shape[0]
     mean = channel_sums(rows) / P
-    squares = _parallel.run_sum(lambda a, b: _kernels.centered_squares(rows[a:b], mean),
-                                _parallel.spans(rows.shape[0], rows.shape[1]))
-    return mean, squares / P
+    return mean, _over_rows(lambda a, b: _kernels.centered_squares(rows[a:b], mean), rows, _parallel.run_sum) / P
 
 
 class BatchNormTrain(Function):
