@@ -13,26 +13,31 @@ from numba import njit
 from cnnkit.ops._jit import JIT as _JIT
 
 
+@njit(**_JIT, inline="always")
+def _patch(x, n, h0, w0, size, buffer):
+    """``x[n, h0:h0 + size, w0:w0 + size]`` of ``x`` (N, H, W, C), or, where it reaches past the image, its
+    copy in ``buffer`` (size, size, C) with zeros there."""
+    H, W = x.shape[1], x.shape[2]
+    if h0 >= 0 and w0 >= 0 and h0 + size <= H and w0 + size <= W:
+        return x[n, h0:h0 + size, w0:w0 + size]
+    buffer[:] = 0
+    for i in range(max(0, -h0), min(size, H - h0)):
+        for j in range(max(0, -w0), min(size, W - w0)):
+            buffer[i, j] = x[n, h0 + i, w0 + j]
+    return buffer
+
+
 @njit(**_JIT)
 def input_transform(x, v, t0, count, TH, TW, top, left):
     """``v[k, t - t0]`` (C,): element k of ``B^T d B`` for the 4x4 patch d of tile t (t0 <= t < t0 + count)
     of ``x`` (N, H, W, C)."""
-    _, H, W, C = x.shape
-    zero = np.zeros(1, dtype=x.dtype)[0]
+    C = x.shape[3]
     patch = np.empty((4, 4, C), dtype=x.dtype)
     r = np.empty((4, 4, C), dtype=x.dtype)
     for tt in range(count):
         t = t0 + tt
         n, th, tw = t // (TH * TW), t // TW % TH, t % TW
-        h0, w0 = 2 * th - top, 2 * tw - left
-        if h0 >= 0 and w0 >= 0 and h0 + 4 <= H and w0 + 4 <= W:
-            d = x[n, h0:h0 + 4, w0:w0 + 4]
-        else:  # a patch reaching into the padding: copied with its zeros
-            patch[:] = zero
-            for i in range(max(0, -h0), min(4, H - h0)):
-                for j in range(max(0, -w0), min(4, W - w0)):
-                    patch[i, j] = x[n, h0 + i, w0 + j]
-            d = patch
+        d = _patch(x, n, 2 * th - top, 2 * tw - left, 4, patch)  # copied with its zeros where it reaches the padding
         for j in range(4):  # B^T d, down column j
             d0, d1, d2, d3 = d[0, j], d[1, j], d[2, j], d[3, j]
             r0, r1, r2, r3 = r[0, j], r[1, j], r[2, j], r[3, j]
@@ -90,22 +95,13 @@ def grad_output_transform(g, dm, t0, count, TH, TW):
     """``dm[k, tt]`` (CO,): element k of ``A dY A^T`` for the 2x2 block dY of ``g`` (N, OH, OW, CO) of each
     tile t0 + tt (tt < count), pixels past the output's edge read as zero: the gradient of ``output_transform``'s
     ``m``."""
-    _, OH, OW, CO = g.shape
-    zero = np.zeros(1, dtype=g.dtype)[0]
+    CO = g.shape[3]
     y = np.empty((2, 2, CO), dtype=g.dtype)
     e = np.empty((2, 4, CO), dtype=g.dtype)
     for tt in range(count):
         t = t0 + tt
         n, th, tw = t // (TH * TW), t // TW % TH, t % TW
-        h, w = 2 * th, 2 * tw
-        if h + 2 <= OH and w + 2 <= OW:
-            d = g[n, h:h + 2, w:w + 2]
-        else:
-            y[:] = zero
-            for i in range(min(2, OH - h)):
-                for j in range(min(2, OW - w)):
-                    y[i, j] = g[n, h + i, w + j]
-            d = y
+        d = _patch(g, n, 2 * th, 2 * tw, 2, y)
         for i in range(2):  # dY A^T, along row i
             y0, y1 = d[i, 0], d[i, 1]
             e0, e1, e2, e3 = e[i, 0], e[i, 1], e[i, 2], e[i, 3]
